@@ -1,0 +1,41 @@
+"""WebSocket load and soak testing on Locust.
+
+The public API. ``WebSocketUser`` is imported lazily because importing Locust monkey-patches the
+process with gevent, and the embedded target server (``python -m loadtest.server``) must never be.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loadtest.config import SessionOptions
+from loadtest.errors import ConfigError, ConnectionEnded, HandshakeFailure, LoadtestError, TargetURLError
+from loadtest.metrics.backoff import Backoff
+
+if TYPE_CHECKING:
+    from loadtest.plugin.user import WebSocketUser
+    from loadtest.session import Session
+
+__all__ = [
+    "Backoff",
+    "ConfigError",
+    "ConnectionEnded",
+    "HandshakeFailure",
+    "LoadtestError",
+    "Session",
+    "SessionOptions",
+    "TargetURLError",
+    "WebSocketUser",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WebSocketUser":
+        from loadtest.plugin import WebSocketUser
+
+        return WebSocketUser
+    if name == "Session":
+        from loadtest.session import Session
+
+        return Session
+    raise AttributeError(f"module 'loadtest' has no attribute {name!r}")

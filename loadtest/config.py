@@ -1,0 +1,123 @@
+"""Frozen, validated options for sessions, and the target URL check."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from loadtest.errors import ConfigError, TargetURLError
+
+_EXAMPLE = "ws://127.0.0.1:8765/path or wss://example.com/ws"
+TOKEN_MODES = ("query", "header", "message")
+
+
+def validate_target_url(url: str) -> str:
+    """Return ``url`` if it is a usable WebSocket URL, else raise one clear sentence.
+
+    Raises:
+        TargetURLError: the scheme is missing or not ws/wss, or there is no host.
+    """
+    url = (url or "").strip()
+    if not url:
+        raise TargetURLError(f"no target: pass --host {_EXAMPLE}")
+    if "://" not in url:
+        raise TargetURLError(
+            f"target {url!r} has no scheme: a WebSocket URL starts with ws:// or wss://, e.g. ws://{url}"
+        )
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        fixed = urlunsplit(("ws" if scheme == "http" else "wss", *parts[1:]))
+        raise TargetURLError(
+            f"target {redact_url(url)!r} is an {scheme}:// URL: WebSocket targets use "
+            f"{'ws' if scheme == 'http' else 'wss'}://, e.g. {redact_url(fixed)}"
+        )
+    if scheme not in ("ws", "wss"):
+        raise TargetURLError(f"target scheme {scheme!r} is not ws or wss: use a URL such as {_EXAMPLE}")
+    if not parts.hostname:
+        raise TargetURLError(f"target {redact_url(url)!r} has no host: use a URL such as {_EXAMPLE}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise TargetURLError(f"target {redact_url(url)!r} has a bad port: use a number from 1 to 65535") from exc
+    return url
+
+
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|access_token|auth|key|apikey|api_key|password|secret)=)[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with credentials in its user-info and secret query values replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return _SECRET_QUERY.sub(r"\1***", urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+
+
+def join_url(host: str, path: str) -> str:
+    """Join a target (``ws://h:p`` or a URL with a path) and a user class's path."""
+    if not path:
+        return host
+    if path.startswith(("ws://", "wss://")):
+        return path
+    return host.rstrip("/") + "/" + path.lstrip("/")
+
+
+def with_query(url: str, **params: str) -> str:
+    """Return ``url`` with ``params`` added to its query string."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionOptions:
+    """How a session connects, authenticates and measures.
+
+    Attributes:
+        connect_timeout_s: DNS + TCP + TLS + upgrade must finish within this.
+        reply_timeout_s: a request without a reply by then is a failure.
+        send_timeout_s: a send blocked longer ends the session (a half-written frame is unusable).
+        close_timeout_s: how long to wait for the answer to our close frame.
+        headers: extra handshake headers.
+        origin: the ``Origin`` header (None: websocket-client's default, the target's origin).
+        subprotocols: offered in ``Sec-WebSocket-Protocol``; the answer must pick one.
+        cookies: sent on every handshake (the server's ``Set-Cookie`` are kept per session).
+        token: credential; never logged. ``token_mode`` says where it goes.
+        token_mode: ``query`` (``?token=``), ``header`` (``Authorization: Bearer``) or
+            ``message`` (``{"type":"auth","token":...}`` sent after open, answered by
+            ``{"type":"auth_result","ok":...}``).
+        ca_file, client_cert, client_key: TLS files; ``insecure`` skips verification (explicit only).
+        sndbuf_bytes: ``SO_SNDBUF`` (0 keeps the kernel's autotuning, which hides backpressure).
+        backpressure_threshold_bytes: queue size counted as a threshold crossing (1 MiB).
+    """
+
+    connect_timeout_s: float = 5.0
+    reply_timeout_s: float = 10.0
+    send_timeout_s: float = 10.0
+    close_timeout_s: float = 2.0
+    headers: dict[str, str] = field(default_factory=dict)
+    origin: str | None = None
+    subprotocols: tuple[str, ...] = ()
+    cookies: dict[str, str] = field(default_factory=dict)
+    token: str | None = field(default=None, repr=False)
+    token_mode: str = "query"
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    insecure: bool = False
+    sndbuf_bytes: int = 0
+    backpressure_threshold_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout_s", "reply_timeout_s", "send_timeout_s", "close_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds")
+        if self.token_mode not in TOKEN_MODES:
+            raise ConfigError(f"token mode {self.token_mode!r} is not one of {', '.join(TOKEN_MODES)}")
+        if self.sndbuf_bytes < 0 or self.backpressure_threshold_bytes <= 0:
+            raise ConfigError("SO_SNDBUF must be >= 0 and the backpressure threshold > 0 bytes")
+        if self.client_key and not self.client_cert:
+            raise ConfigError("a client key needs a client certificate: pass both")

@@ -1,0 +1,134 @@
+"""The per-process aggregate of every sample a session emits.
+
+Sessions only call the ``on_*`` methods; reports only read :meth:`Recorder.state`. Memory is
+bounded by construction: counters keyed by a small set of classes and codes, and histograms.
+The state is a plain dict of counters and encoded histograms so that a worker can send it to the
+master, which merges it exactly with :meth:`Recorder.merge_state`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from loadtest.metrics import close_codes
+from loadtest.metrics.histogram import Histogram
+
+_US_PER_MS = 1000.0
+#: Histograms kept per process: name -> (highest value, reporting scale).
+HISTOGRAMS: dict[str, tuple[int, float]] = {
+    "rtt": (3_600_000_000, _US_PER_MS),  # microseconds, reported in ms
+    "ping_rtt": (3_600_000_000, _US_PER_MS),
+    "connect": (3_600_000_000, _US_PER_MS),
+    "connect_tcp": (3_600_000_000, _US_PER_MS),
+    "connect_tls": (3_600_000_000, _US_PER_MS),
+    "connect_upgrade": (3_600_000_000, _US_PER_MS),
+    "send_stall": (3_600_000_000, _US_PER_MS),
+    "send_queue_bytes": (1 << 36, 1.0),  # bytes
+}
+
+#: Plain counters, all starting at zero.
+COUNTERS = (
+    "sessions_opened",
+    "sessions_ended",
+    "messages_sent",
+    "messages_received",
+    "bytes_sent",
+    "bytes_received",
+    "send_on_closed",
+    "reply_timeouts",
+    "ping_timeouts",
+    "uncorrelated",
+    "bad_json",
+    "bad_utf8",
+    "bad_frames",
+    "over_threshold",
+    "auth_failures",
+    "gave_up",
+)
+
+#: Counters keyed by a class or code.
+KEYED = ("handshake_failures", "closes_server", "closes_client", "abnormal_reasons", "close_reasons")
+
+
+class Recorder:
+    """Counts and histograms for one process (one Locust runner)."""
+
+    def __init__(self, *, backpressure_threshold_bytes: int = 1 << 20) -> None:
+        self.backpressure_threshold_bytes = backpressure_threshold_bytes
+        self.counters: Counter[str] = Counter({name: 0 for name in COUNTERS})
+        self.keyed: dict[str, Counter[str]] = {name: Counter() for name in KEYED}
+        self.histograms = {name: Histogram(highest=h, scale=s) for name, (h, s) in HISTOGRAMS.items()}
+        self.concurrent = 0
+        self.peak_concurrent = 0
+
+    # -- samples ---------------------------------------------------------------------------
+    def on_open(self, phases_us: dict[str, int]) -> None:
+        """Record a session that completed its handshake, with its phase times."""
+        self.counters["sessions_opened"] += 1
+        self.concurrent += 1
+        if self.concurrent > self.peak_concurrent:
+            self.peak_concurrent = self.concurrent
+        for phase, value in phases_us.items():
+            self.histograms[phase].record(value)
+
+    def on_handshake_failure(self, failure_class: str) -> None:
+        """Record a handshake that failed, by its stable class."""
+        self.keyed["handshake_failures"][failure_class] += 1
+
+    def on_close(self, who: str, code: int, reason: str = "") -> None:
+        """Record how an open session ended (``who`` is server, client or abnormal)."""
+        self.counters["sessions_ended"] += 1
+        self.concurrent -= 1
+        if who == close_codes.ABNORMAL:
+            self.keyed["abnormal_reasons"][reason or "error"] += 1
+        else:
+            self.keyed["closes_server" if who == close_codes.SERVER else "closes_client"][str(code)] += 1
+
+    def on_send(self, size: int, stall_us: int, queue_bytes: int) -> None:
+        """Record one data message handed to the kernel, with its backpressure readings."""
+        counters = self.counters
+        counters["messages_sent"] += 1
+        counters["bytes_sent"] += size
+        self.histograms["send_stall"].record(stall_us)
+        self.histograms["send_queue_bytes"].record(queue_bytes)
+        if queue_bytes >= self.backpressure_threshold_bytes:
+            counters["over_threshold"] += 1
+
+    def on_receive(self, size: int) -> None:
+        """Record one data message received."""
+        self.counters["messages_received"] += 1
+        self.counters["bytes_received"] += size
+
+    def on_rtt(self, rtt_us: int) -> None:
+        """Record the round trip of a request matched to its reply."""
+        self.histograms["rtt"].record(rtt_us)
+
+    def on_ping_rtt(self, rtt_us: int) -> None:
+        """Record the round trip of a ping matched to its pong."""
+        self.histograms["ping_rtt"].record(rtt_us)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to a plain counter (see :data:`COUNTERS`)."""
+        self.counters[name] += n
+
+    # -- state for reports and for the master ------------------------------------------------
+    def state(self, *, encode: bool = True) -> dict[str, Any]:
+        """Return every counter and histogram; histograms encoded unless ``encode`` is False."""
+        return {
+            "counters": dict(self.counters),
+            "keyed": {name: dict(c) for name, c in self.keyed.items()},
+            "peak_concurrent": self.peak_concurrent,
+            "concurrent": self.concurrent,
+            "histograms": {n: (h.encode() if encode else h) for n, h in self.histograms.items()},
+        }
+
+    def merge_state(self, state: dict[str, Any]) -> None:
+        """Add another process's :meth:`state` (encoded) to this one."""
+        self.counters.update(state["counters"])
+        for name, values in state["keyed"].items():
+            self.keyed[name].update(values)
+        self.peak_concurrent += state["peak_concurrent"]
+        self.concurrent += state["concurrent"]
+        for name, encoded in state["histograms"].items():
+            self.histograms[name].merge_encoded(encoded)

@@ -1,0 +1,214 @@
+"""``WebSocketUser``: a Locust user that keeps one measured WebSocket session open.
+
+A user owns one session at a time. A lifecycle greenlet (in the user's own group, killed when
+the user stops) opens the session, reads it until it ends, then reconnects after the backoff,
+so a long soak keeps its sessions whatever the server does. Handshake failures and session ends
+are samples, never exceptions that kill the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, ClassVar
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Group
+from locust import User
+
+from loadtest.config import SessionOptions, join_url, validate_target_url, with_query
+from loadtest.errors import HandshakeFailure, LoadtestError, TargetURLError
+from loadtest.metrics import close_codes
+from loadtest.metrics.backoff import Backoff
+from loadtest.plugin.state import state_for
+from loadtest.session import Session
+
+logger = logging.getLogger(__name__)
+
+#: Server closes that end a session the way it was meant to end; anything else is a Locust failure.
+EXPECTED_SERVER_CODES = frozenset({1000, 1001})
+
+
+class SessionClosed(LoadtestError):
+    """A session ended other than by our own close (a Locust failure under the name ``session``)."""
+
+
+class AuthFailed(LoadtestError):
+    """The server's answer to the auth message was not ``ok``."""
+
+
+class WebSocketUser(User):
+    """A Locust user holding one WebSocket session; subclass it and write tasks.
+
+    Class attributes:
+        path: appended to the host (``--host ws://h:p`` + ``path``); a full URL replaces the host.
+        session_options: override the ``--ws-*`` options for this class.
+        backoff: override the ``--ws-reconnect*`` strategy for this class.
+        reconnect_after_normal_close: reconnect after the server's 1000 close (the guide says no;
+            a soak usually wants its sessions back, so the default is yes).
+    """
+
+    abstract = True
+    path: ClassVar[str] = ""
+    session_options: ClassVar[SessionOptions | None] = None
+    backoff: ClassVar[Backoff | None] = None
+    reconnect_after_normal_close: ClassVar[bool] = True
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        state = state_for(environment)
+        self.recorder = state.recorder
+        self.options: SessionOptions = self.session_options or state.session_options
+        self.reconnect: Backoff = self.backoff or state.backoff
+        self.cookies: dict[str, str] = dict(self.options.cookies)
+        self.ws: Session | None = None
+        self.gave_up = False
+        self._group = Group()
+        self._open = Event()
+        self._stopping = False
+
+    # -- hooks for subclasses --------------------------------------------------------------
+    def on_session_open(self, session: Session) -> None:
+        """Run after every successful open (subscribe, authenticate...); an exception ends the session."""
+
+    def on_message(self, message: Any) -> None:
+        """Receive every data message that is not a reply to a request (push messages)."""
+
+    # -- Locust lifecycle ------------------------------------------------------------------
+    def on_start(self) -> None:
+        """Start the session lifecycle and wait (bounded) for the first open."""
+        self._group.spawn(self._lifecycle)
+        self._open.wait(self.options.connect_timeout_s)
+
+    def on_stop(self) -> None:
+        """Close the session cleanly (1000, ``client``) and stop the lifecycle greenlet."""
+        self._stopping = True
+        session = self.ws
+        if session is not None and session.is_open:
+            session.close(1000, "")
+        self._group.kill(block=True, timeout=self.options.close_timeout_s)
+
+    def wait_open(self, timeout_s: float | None = None) -> Session | None:
+        """Return the open session, waiting up to ``timeout_s`` (default: the connect timeout)."""
+        session = self.ws
+        if session is not None and session.is_open:
+            return session
+        self._open.wait(self.options.connect_timeout_s if timeout_s is None else timeout_s)
+        session = self.ws
+        return session if session is not None and session.is_open else None
+
+    # -- internals -------------------------------------------------------------------------
+    def _fire(self, name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
+        self.environment.events.request.fire(
+            request_type="WS",
+            name=name,
+            response_time=response_time_ms,
+            response_length=length,
+            exception=exc,
+            context={},
+        )
+
+    def _url_and_headers(self) -> tuple[str, dict[str, str]]:
+        url = validate_target_url(join_url(self.host or "", self.path))
+        headers = dict(self.options.headers)
+        token = self.options.token
+        if token and self.options.token_mode == "query":
+            url = with_query(url, token=token)
+        elif token and self.options.token_mode == "header":
+            headers["Authorization"] = f"Bearer {token}"
+        return url, headers
+
+    def _open_session(self) -> Session | None:
+        started = time.perf_counter()
+        try:
+            url, headers = self._url_and_headers()
+        except TargetURLError as exc:
+            self.recorder.on_handshake_failure("bad_url")
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            self._fire("connect", elapsed_ms, 0, HandshakeFailure("bad_url", str(exc)))
+            return None
+        session = Session(
+            url,
+            self.options,
+            self.recorder,
+            on_request=self._fire,
+            headers=headers,
+            cookies=self.cookies,
+            on_message=self.on_message,
+        )
+        self.ws = session
+        return session if session.connect() else None
+
+    def _authenticate(self, session: Session) -> bool:
+        reply = session.request_typed(
+            {"type": "auth", "token": self.options.token},
+            reply_type="auth_result",
+            name="auth",
+            accept=lambda answer: answer.get("ok") is True,
+            refused=AuthFailed("the server refused the auth message"),
+        )
+        if reply is None:
+            self.recorder.count("auth_failures")
+            return False
+        return True
+
+    def _after_open(self, session: Session) -> bool:
+        if self.options.token and self.options.token_mode == "message" and not self._authenticate(session):
+            if session.is_open:
+                session.close(1008, "auth failed")
+            return False
+        try:
+            self.on_session_open(session)
+        except Exception as exc:  # a user hook bug: a classified, visible failure, not a lost user
+            logger.exception("on_session_open failed; the session is closed and reopened")
+            self._fire("on_session_open", session.lifetime_s * 1000.0, 0, exc)
+            if session.is_open:
+                session.close(1011, "on_session_open failed")
+            return False
+        return session.is_open
+
+    def _report_end(self, session: Session) -> None:
+        assert session.end is not None
+        who, code, reason = session.end
+        if who == close_codes.CLIENT or (who == close_codes.SERVER and code in EXPECTED_SERVER_CODES):
+            return
+        if who == close_codes.SERVER:
+            text = f"server closed {code}: {close_codes.meaning(code)} ({close_codes.hint(code)})"
+        else:
+            text = f"abnormal 1006 {reason}: {close_codes.ABNORMAL_REASONS.get(reason, reason)}"
+        self._fire("session", session.lifetime_s * 1000.0, 0, SessionClosed(text))
+
+    def _read(self, session: Session) -> None:
+        try:
+            session.read_until_end()
+        except Exception:  # a bug in a hook or in our reader: end the session visibly, keep the user
+            logger.exception("the session reader failed; the session is ended as abnormal and reopened")
+            session.declare_dead("error")
+
+    def _lifecycle(self) -> None:
+        failures = 0
+        while not self._stopping:
+            session = self._open_session()
+            if session is not None:
+                failures = 0
+                if self._after_open(session):
+                    self._open.set()
+                    self._read(session)
+                    self._open.clear()
+                if self._stopping:
+                    return
+                self._report_end(session)
+                assert session.end is not None
+                if session.end[:2] == (close_codes.SERVER, 1000) and not self.reconnect_after_normal_close:
+                    return
+                delay_s = self.reconnect.delay_s(0)
+            else:
+                failures += 1
+                if self.reconnect.gives_up(failures):
+                    self.gave_up = True
+                    self.recorder.count("gave_up")
+                    logger.warning("a user gave up after %d consecutive failed connects", failures)
+                    return
+                delay_s = self.reconnect.delay_s(failures)
+            gevent.sleep(delay_s)

@@ -1,0 +1,109 @@
+"""The run summary (``--ws-summary``): one JSON document built from a recorder's state."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from loadtest.metrics.histogram import Histogram
+from loadtest.metrics.recorder import Recorder
+
+SCHEMA = "loadtest.summary/1"
+
+
+def _short(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: summary[k] for k in ("p50", "p99", "max")}
+
+
+def _ratio(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def build(
+    recorder: Recorder,
+    *,
+    target: str,
+    duration_s: float,
+    locust_totals: Mapping[str, Any] | None = None,
+    process: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the summary of everything ``recorder`` holds."""
+    state = recorder.state(encode=False)
+    counters, keyed = state["counters"], state["keyed"]
+    hist: dict[str, Histogram] = state["histograms"]
+    failures = dict(sorted(keyed["handshake_failures"].items()))
+    server = {k: v for k, v in sorted(keyed["closes_server"].items())}
+    client = {k: v for k, v in sorted(keyed["closes_client"].items())}
+    abnormal = sum(keyed["abnormal_reasons"].values())
+    ended = sum(server.values()) + sum(client.values()) + abnormal
+    return {
+        "schema": SCHEMA,
+        "target": target,
+        "duration_s": round(duration_s, 3),
+        "sessions": {
+            "opened": counters["sessions_opened"],
+            "ended": ended,
+            "open_at_end": state["concurrent"],
+            "peak_concurrent": state["peak_concurrent"],
+        },
+        "handshake_failures": {**failures, "total": sum(failures.values())},
+        "closes": {
+            "server": server,
+            "client": client,
+            "abnormal": abnormal,
+            "abnormal_reasons": dict(sorted(keyed["abnormal_reasons"].items())),
+            "total": ended,
+            "abnormal_ratio": _ratio(abnormal, ended),
+        },
+        "messages": {
+            "sent": counters["messages_sent"],
+            "received": counters["messages_received"],
+            "bytes_sent": counters["bytes_sent"],
+            "bytes_received": counters["bytes_received"],
+        },
+        "errors": {
+            name: counters[name]
+            for name in (
+                "send_on_closed",
+                "reply_timeouts",
+                "ping_timeouts",
+                "uncorrelated",
+                "bad_json",
+                "bad_utf8",
+                "bad_frames",
+                "auth_failures",
+                "gave_up",
+            )
+        },
+        "rtt_ms": hist["rtt"].summary(),
+        "ping_rtt_ms": hist["ping_rtt"].summary(),
+        "connect_ms": hist["connect"].summary(),
+        "connect_phases_ms": {
+            "tcp": hist["connect_tcp"].summary(),
+            "tls": hist["connect_tls"].summary(),
+            "upgrade": hist["connect_upgrade"].summary(),
+        },
+        "backpressure": {
+            "send_queue_bytes": _short(hist["send_queue_bytes"].summary()),
+            "send_stall_ms": _short(hist["send_stall"].summary()),
+            "over_threshold": counters["over_threshold"],
+            "threshold_bytes": recorder.backpressure_threshold_bytes,
+            "app_queue": "none: sends are synchronous, so the app never queues; stalls show as send_stall_ms",
+        },
+        "locust": dict(locust_totals or {}),
+        "process": dict(process or {}),
+    }
+
+
+def write(summary: dict[str, Any], path: str) -> None:
+    """Write ``summary`` to ``path`` atomically (a reader never sees half a file)."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    os.replace(tmp, path)

@@ -1,0 +1,421 @@
+"""One WebSocket session: open, read, send, correlate, ping, close; every outcome a sample.
+
+This is the gevent I/O layer over the sans-I/O parts (:mod:`loadtest.correlation`,
+:mod:`loadtest.metrics`). A session is opened once and ends once; reconnecting makes a new
+session (see :class:`loadtest.plugin.user.WebSocketUser`). Exactly one greenlet reads a session:
+the one that calls :meth:`Session.read_until_end`. It answers pings, matches replies and pongs,
+counts messages and records who ended the session, with which code.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from gevent import Timeout
+from gevent.event import AsyncResult, Event
+from websocket._abnf import ABNF
+
+from loadtest.config import SessionOptions
+from loadtest.correlation import Correlator
+from loadtest.errors import ConnectionEnded, HandshakeFailure, LoadtestError
+from loadtest.metrics import close_codes
+from loadtest.metrics.handshake import hint as handshake_hint
+from loadtest.metrics.recorder import Recorder
+from loadtest.transport import Connection, Handshake, WebSocketProtocolException, open_connection
+
+#: ``(name, response_time_ms, response_length, exception or None)``, fed to Locust's request event.
+RequestHook = Callable[[str, float, int, BaseException | None], None]
+
+OP_TEXT, OP_BINARY, OP_CONT = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT
+OP_CLOSE, OP_PING, OP_PONG = ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING, ABNF.OPCODE_PONG
+
+
+class ReplyTimeout(LoadtestError):
+    """No reply arrived within the reply timeout."""
+
+
+class SessionEnded(LoadtestError):
+    """The session ended while a request awaited its reply."""
+
+
+class NotOpen(LoadtestError):
+    """A send was attempted on a session that is not open."""
+
+
+def _no_hook(name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
+    return None
+
+
+class Session:
+    """A single WebSocket session.
+
+    Args:
+        url: the ``ws://`` or ``wss://`` URL (already validated, token already in the query if so).
+        options: connection and measurement options.
+        recorder: where samples go.
+        on_request: called for Locust-visible operations (``connect``, ``echo``, ``ping`` ...).
+        headers, cookies: handshake headers and this user's cookie jar (updated in place).
+        on_message: called with every data message that is not a reply to a request.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        options: SessionOptions,
+        recorder: Recorder,
+        *,
+        on_request: RequestHook = _no_hook,
+        headers: dict[str, str] | None = None,
+        cookies: dict[str, str] | None = None,
+        on_message: Callable[[Any], None] | None = None,
+        source_ip: str = "",
+    ) -> None:
+        self.url = url
+        self.options = options
+        self.recorder = recorder
+        self.on_request = on_request
+        self.on_message = on_message
+        self.headers = headers if headers is not None else dict(options.headers)
+        self.cookies = cookies if cookies is not None else dict(options.cookies)
+        self.source_ip = source_ip
+        self.handshake: Handshake | None = None
+        self.ended = Event()
+        self.end: tuple[str, int, str] | None = None  # (who, code, reason)
+        self.opened_ns = 0
+        self.ended_ns = 0
+        self.last_received_ns = 0
+        self._conn: Connection | None = None
+        self._replies: Correlator[AsyncResult] = Correlator()
+        self._typed: dict[str, AsyncResult] = {}
+        self._close_sent_code: int | None = None
+        self._fragments: list[bytes] = []
+        self._fragment_opcode = 0
+
+    # -- opening ---------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        """Return True while the session can send."""
+        return self._conn is not None and self.end is None and self._close_sent_code is None
+
+    def connect(self) -> bool:
+        """Open the session; record success or the classified failure; never raise for network faults."""
+        started = time.perf_counter_ns()
+        try:
+            self._conn, self.handshake = open_connection(
+                self.url, self.options, headers=self.headers, cookies=self.cookies, source_ip=self.source_ip
+            )
+        except HandshakeFailure as failure:
+            self.recorder.on_handshake_failure(failure.failure_class)
+            elapsed_ms = (time.perf_counter_ns() - started) / 1e6
+            hinted = HandshakeFailure(failure.failure_class, f"{failure.detail} ({handshake_hint(failure.failure_class)})")
+            self.on_request("connect", elapsed_ms, 0, hinted)
+            self.ended.set()
+            return False
+        self.cookies.update(self.handshake.set_cookies)
+        self.opened_ns = self.last_received_ns = time.perf_counter_ns()
+        self.recorder.on_open(self.handshake.phases_us)
+        self.on_request("connect", self.handshake.phases_us["connect"] / 1000.0, 0, None)
+        return True
+
+    # -- sending ---------------------------------------------------------------------------
+    def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None:
+        """Write one frame; return the backpressure readings, or None if the session is not open."""
+        conn = self._conn
+        if conn is None or not self.is_open:
+            self.recorder.count("send_on_closed")
+            return None
+        try:
+            return conn.send(payload, opcode, fin=fin)
+        except ConnectionEnded as ended:
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+            return None
+
+    def _send(self, payload: bytes, opcode: int) -> bool:
+        """Send one data message in one frame and record it."""
+        written = self._write(payload, opcode)
+        if written is None:
+            return False
+        self.recorder.on_send(*written)
+        return True
+
+    def send_text(self, text: str) -> bool:
+        """Send a text message; return False (and count it) if the session is not open."""
+        return self._send(text.encode("utf-8"), OP_TEXT)
+
+    def send_binary(self, data: bytes) -> bool:
+        """Send a binary message; return False (and count it) if the session is not open."""
+        return self._send(data, OP_BINARY)
+
+    def send_json(self, obj: Any) -> bool:
+        """Send ``obj`` as a JSON text message (orjson)."""
+        return self._send(orjson.dumps(obj), OP_TEXT)
+
+    def send_fragmented(self, data: bytes, *, fragment_bytes: int, binary: bool = False) -> bool:
+        """Send one message split into frames of at most ``fragment_bytes``."""
+        chunks = [data[i : i + fragment_bytes] for i in range(0, len(data), fragment_bytes)] or [b""]
+        stall_us = queue_bytes = 0
+        for index, chunk in enumerate(chunks):
+            opcode = (OP_BINARY if binary else OP_TEXT) if index == 0 else OP_CONT
+            written = self._write(chunk, opcode, fin=int(index == len(chunks) - 1))
+            if written is None:
+                return False
+            stall_us, queue_bytes = stall_us + written[1], written[2]
+        self.recorder.on_send(len(data), stall_us, queue_bytes)
+        return True
+
+    def request(self, message: dict[str, Any], *, name: str = "echo", timeout_s: float | None = None) -> Any:
+        """Send a JSON request with a fresh ``id`` and wait for the reply carrying that id.
+
+        Returns the reply (a dict), or None after a recorded failure (timeout, session ended,
+        session not open).
+        """
+        if not self.is_open:
+            self.recorder.count("send_on_closed")
+            return None
+        waiter: AsyncResult = AsyncResult()
+        sent_ns = time.perf_counter_ns()
+        request_id = self._replies.register(sent_ns, waiter)
+        message["id"] = request_id
+        payload = orjson.dumps(message)
+        if not self._send(payload, OP_TEXT):
+            self._replies.forget(request_id)
+            self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
+            return None
+        try:
+            rtt_us, reply = waiter.get(timeout=timeout_s or self.options.reply_timeout_s)
+        except SessionEnded as exc:
+            self._fail(name, sent_ns, exc)
+            return None
+        except Timeout:
+            self._replies.forget(request_id)
+            self.recorder.count("reply_timeouts")
+            self._fail(name, sent_ns, ReplyTimeout("no reply within the reply timeout"))
+            return None
+        self.on_request(name, rtt_us / 1000.0, len(payload), None)
+        return reply
+
+    def request_typed(
+        self,
+        message: dict[str, Any],
+        *,
+        reply_type: str,
+        name: str,
+        accept: Callable[[dict[str, Any]], bool] = lambda reply: True,
+        refused: BaseException | None = None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """Send a JSON message and wait for the next message whose ``type`` is ``reply_type``.
+
+        For protocols whose replies carry no correlation id (``auth`` -> ``auth_result``). A
+        reply that ``accept`` rejects is a failure with the ``refused`` exception.
+        """
+        if not self.is_open:
+            self.recorder.count("send_on_closed")
+            return None
+        waiter: AsyncResult = AsyncResult()
+        self._typed[reply_type] = waiter
+        sent_ns = time.perf_counter_ns()
+        payload = orjson.dumps(message)
+        try:
+            if not self._send(payload, OP_TEXT):
+                self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
+                return None
+            reply = waiter.get(timeout=timeout_s or self.options.reply_timeout_s)
+        except SessionEnded as exc:
+            self._fail(name, sent_ns, exc)
+            return None
+        except Timeout:
+            self.recorder.count("reply_timeouts")
+            self._fail(name, sent_ns, ReplyTimeout(f"no {reply_type} within the reply timeout"))
+            return None
+        finally:
+            self._typed.pop(reply_type, None)
+        if not accept(reply):
+            self._fail(name, sent_ns, refused or ReplyTimeout(f"{reply_type} refused"))
+            return None
+        self.on_request(name, (time.perf_counter_ns() - sent_ns) / 1e6, len(payload), None)
+        return reply
+
+    def ping(self, *, name: str = "ping", timeout_s: float | None = None) -> float | None:
+        """Send a protocol ping and wait for its pong; return the RTT in ms or None on failure."""
+        if not self.is_open:
+            self.recorder.count("send_on_closed")
+            return None
+        waiter: AsyncResult = AsyncResult()
+        sent_ns = time.perf_counter_ns()
+        ping_id = self._replies.register(sent_ns, waiter)
+        if self._write(b"p" + struct.pack("!Q", ping_id), OP_PING) is None:
+            self._replies.forget(ping_id)
+            self._fail(name, sent_ns, SessionEnded("the session ended before the ping was sent"))
+            return None
+        try:
+            rtt_us, _ = waiter.get(timeout=timeout_s or self.options.reply_timeout_s)
+        except SessionEnded as exc:
+            self._fail(name, sent_ns, exc)
+            return None
+        except Timeout:
+            self._replies.forget(ping_id)
+            self.recorder.count("ping_timeouts")
+            self._fail(name, sent_ns, ReplyTimeout("no pong within the pong timeout"))
+            return None
+        rtt_ms: float = rtt_us / 1000.0
+        self.on_request(name, rtt_ms, 0, None)
+        return rtt_ms
+
+    def _fail(self, name: str, started_ns: int, exc: BaseException) -> None:
+        self.on_request(name, (time.perf_counter_ns() - started_ns) / 1e6, 0, exc)
+
+    # -- reading ---------------------------------------------------------------------------
+    def read_until_end(self) -> tuple[str, int, str]:
+        """Read frames until the session ends; return ``(who, code, reason)``."""
+        conn = self._conn
+        assert conn is not None, "read_until_end() before a successful connect()"
+        recorder = self.recorder
+        while self.end is None:
+            try:
+                frame = conn.recv_frame()
+            except ConnectionEnded as ended:
+                if self._close_sent_code is not None:  # we closed first; the peer just hung up
+                    self._finish(close_codes.CLIENT, self._close_sent_code, "")
+                else:
+                    self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+                break
+            except WebSocketProtocolException:
+                recorder.count("bad_frames")
+                self.close(1002, "protocol error", wait=False)
+                break
+            now_ns = time.perf_counter_ns()
+            self.last_received_ns = now_ns
+            opcode = frame.opcode
+            if opcode == OP_TEXT or opcode == OP_BINARY:
+                if frame.fin:
+                    self._on_data(frame.data, opcode == OP_TEXT, now_ns)
+                else:
+                    self._fragments, self._fragment_opcode = [frame.data], opcode
+            elif opcode == OP_CONT:
+                self._fragments.append(frame.data)
+                if frame.fin:
+                    data, self._fragments = b"".join(self._fragments), []
+                    self._on_data(data, self._fragment_opcode == OP_TEXT, now_ns)
+            elif opcode == OP_PING:
+                self._send_control(frame.data, OP_PONG)
+            elif opcode == OP_PONG:
+                self._on_pong(frame.data, now_ns)
+            elif opcode == OP_CLOSE:
+                self._on_close_frame(frame.data)
+        assert self.end is not None
+        return self.end
+
+    def _on_data(self, data: bytes, is_text: bool, now_ns: int) -> None:
+        recorder = self.recorder
+        recorder.on_receive(len(data))
+        if not is_text:
+            if self.on_message is not None:
+                self.on_message(data)
+            return
+        if data[:1] != b"{":
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                recorder.count("bad_utf8")
+                return
+            if self.on_message is not None:
+                self.on_message(text)
+            return
+        try:
+            message = orjson.loads(data)  # also rejects bad UTF-8
+        except orjson.JSONDecodeError:
+            recorder.count("bad_json")
+            return
+        request_id = message.get("id") if type(message) is dict else None
+        if request_id is not None:
+            matched = self._replies.match(request_id, now_ns)
+            if matched is not None:
+                rtt_ns, waiter = matched
+                recorder.on_rtt(rtt_ns // 1000)
+                waiter.set((rtt_ns // 1000, message))
+                return
+            recorder.count("uncorrelated")
+        if self._typed and type(message) is dict:
+            waiter = self._typed.pop(message.get("type"), None)  # type: ignore[arg-type]
+            if waiter is not None:
+                waiter.set(message)
+                return
+        if self.on_message is not None:
+            self.on_message(message)
+
+    def _on_pong(self, data: bytes, now_ns: int) -> None:
+        if len(data) == 9 and data[:1] == b"p":
+            matched = self._replies.match(struct.unpack("!Q", data[1:])[0], now_ns)
+            if matched is not None:
+                rtt_ns, waiter = matched
+                self.recorder.on_ping_rtt(rtt_ns // 1000)
+                waiter.set((rtt_ns // 1000, None))
+                return
+        self.recorder.count("uncorrelated")
+
+    def _on_close_frame(self, data: bytes) -> None:
+        code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else close_codes.NO_STATUS
+        reason = data[2:].decode("utf-8", "replace")
+        if self._close_sent_code is not None:  # the answer to our close
+            self._finish(close_codes.CLIENT, self._close_sent_code, "")
+            return
+        # The server closed first: echo its code, as RFC 6455 asks, then hang up.
+        self._send_control(data[:2] if code != close_codes.NO_STATUS else b"", OP_CLOSE)
+        self._finish(close_codes.SERVER, code, reason)
+
+    def _send_control(self, payload: bytes, opcode: int) -> None:
+        if self._conn is None or self.end is not None:
+            return
+        try:
+            self._conn.send(payload, opcode)
+        except ConnectionEnded as ended:
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+
+    # -- ending ----------------------------------------------------------------------------
+    def close(self, code: int = 1000, reason: str = "", *, wait: bool = True) -> None:
+        """Send a close frame (once) and wait up to the close timeout for the server's answer."""
+        if self.end is not None or self._conn is None:
+            return
+        if self._close_sent_code is None:
+            payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
+            self._close_sent_code = code
+            try:
+                self._conn.send(payload, OP_CLOSE)
+            except ConnectionEnded:
+                self._finish(close_codes.CLIENT, code, "")
+                return
+        if wait and not self.ended.wait(self.options.close_timeout_s):
+            self._finish(close_codes.CLIENT, code, "")  # we closed first; the server never answered
+        elif not wait:
+            self._finish(close_codes.CLIENT, code, "")
+
+    def declare_dead(self, reason: str = "dead") -> None:
+        """End the session as abnormal (1006) without a close frame: it is half-open or unusable."""
+        self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, reason)
+
+    def _finish(self, who: str, code: int, reason: str) -> None:
+        if self.end is not None:
+            return
+        self.end = (who, code, reason)
+        self.ended_ns = time.perf_counter_ns()
+        self.recorder.on_close(who, code, reason)
+        if self._conn is not None:
+            self._conn.close()
+        ended = SessionEnded("the session ended before the reply")
+        self._replies.fail_all(lambda waiter: waiter.set_exception(ended))
+        for waiter in self._typed.values():
+            waiter.set_exception(ended)
+        self._typed.clear()
+        self.ended.set()
+
+    @property
+    def lifetime_s(self) -> float:
+        """Return how long the session has been (or was) open."""
+        if not self.opened_ns:
+            return 0.0
+        return ((self.ended_ns or time.perf_counter_ns()) - self.opened_ns) / 1e9
