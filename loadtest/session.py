@@ -131,6 +131,8 @@ class Session:
         try:
             return conn.send(payload, opcode, fin=fin)
         except ConnectionEnded as ended:
+            if ended.stall_us:
+                self.recorder.on_send_stall(ended.stall_us)
             self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
             return None
 

@@ -241,7 +241,7 @@ class Connection:
                     self._sock.sendall(data)
             except TimeoutError as exc:
                 self.broken = True
-                raise ConnectionEnded("send_timeout") from exc
+                raise ConnectionEnded("send_timeout", stall_us=(time.perf_counter_ns() - started) // 1000) from exc
             except (ConnectionResetError, BrokenPipeError) as exc:
                 self.broken = True
                 raise ConnectionEnded("reset") from exc

@@ -95,6 +95,10 @@ class Recorder:
         if queue_bytes >= self.backpressure_threshold_bytes:
             counters["over_threshold"] += 1
 
+    def on_send_stall(self, stall_us: int) -> None:
+        """Record time blocked in a send that never completed (it ended the session)."""
+        self.histograms["send_stall"].record(stall_us)
+
     def on_receive(self, size: int) -> None:
         """Record one data message received."""
         self.counters["messages_received"] += 1

@@ -1,0 +1,30 @@
+"""Shared fixtures. The whole suite runs gevent-patched, as a Locust process does."""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import os  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from loadtest.server.process import EmbeddedServer  # noqa: E402
+
+#: Every wait in the tests is a multiple of this unit; raise it on a slow machine.
+UNIT_S = float(os.environ.get("LOADTEST_TEST_TIMEOUT_FACTOR", "1"))
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., EmbeddedServer]]:
+    """Start embedded target servers on free loopback ports; stop them after the test."""
+    servers: list[EmbeddedServer] = []
+
+    def start(*args: str) -> EmbeddedServer:
+        server = EmbeddedServer(list(args)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
