@@ -39,6 +39,7 @@ from websocket._exceptions import (
     WebSocketConnectionClosedException,
     WebSocketException,
     WebSocketProtocolException,
+    WebSocketTimeoutException,
 )
 from websocket._http import read_headers
 from websocket._url import parse_url
@@ -104,16 +105,23 @@ def classify(exc: BaseException) -> HandshakeFailure:
         return HandshakeFailure("refused", "connection refused")
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = getattr(exc, "verify_code", 0)
-        what = {62: "host name mismatch", 10: "certificate expired", 18: "self-signed certificate"}.get(
-            code, "self-signed or unknown issuer" if code in (19, 20, 21) else "certificate verify failed"
-        )
+        what = {
+            62: "host name mismatch",
+            64: "host name mismatch (IP address)",
+            10: "certificate expired",
+            18: "self-signed certificate",
+        }.get(code, "self-signed or unknown issuer" if code in (19, 20, 21) else "certificate verify failed")
         return HandshakeFailure("tls", f"certificate verification failed: {what}")
     if isinstance(exc, ssl.SSLError):
         text = str(exc).upper()
         if "WRONG_VERSION_NUMBER" in text or "RECORD_LAYER" in text or "PACKET_LENGTH" in text:
             return HandshakeFailure("tls", "handshake failed: the port does not speak TLS")
+        if isinstance(exc, ssl.SSLEOFError) or "UNEXPECTED_EOF" in text:
+            return HandshakeFailure(
+                "tls", "the server hung up during the TLS handshake: the port may not speak TLS"
+            )
         return HandshakeFailure("tls", "handshake failed")
-    if isinstance(exc, (TimeoutError, socket.timeout, gevent.Timeout)):
+    if isinstance(exc, (TimeoutError, socket.timeout, gevent.Timeout, WebSocketTimeoutException)):
         return HandshakeFailure("timeout", "no answer within the connect timeout")
     if isinstance(exc, (ConnectionResetError, BrokenPipeError, WebSocketConnectionClosedException)):
         return HandshakeFailure("reset", "the server closed the connection during the handshake")
@@ -130,7 +138,9 @@ def _check_upgrade(headers: dict[str, str], key: str, subprotocols: tuple[str, .
     """Validate a 101 answer; return the chosen subprotocol."""
     for name, want in (("upgrade", "websocket"), ("connection", "upgrade")):
         if want not in [v.strip().lower() for v in headers.get(name, "").split(",")]:
-            raise HandshakeFailure("protocol", f"101 without '{name.title()}: {want}': the proxy is not upgrading")
+            raise HandshakeFailure(
+                "protocol", f"101 without '{name.title()}: {want}': the proxy is not upgrading"
+            )
     expected = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
     if headers.get("sec-websocket-accept", "").strip() != expected:
         raise HandshakeFailure("protocol", "wrong Sec-WebSocket-Accept")
@@ -157,7 +167,12 @@ def _cookies_from(headers: dict[str, str]) -> dict[str, str]:
 
 
 def open_connection(
-    url: str, options: SessionOptions, *, headers: dict[str, str], cookies: dict[str, str], source_ip: str = ""
+    url: str,
+    options: SessionOptions,
+    *,
+    headers: dict[str, str],
+    cookies: dict[str, str],
+    source_ip: str = "",
 ) -> tuple[Connection, Handshake]:
     """Open a WebSocket connection, timing TCP, TLS and upgrade; raise a classified failure."""
     hostname, port, resource, secure = parse_url(url)
@@ -178,7 +193,9 @@ def open_connection(
             phases["connect_tcp"] = _us_since(phase)
             if secure:
                 phase = time.perf_counter_ns()
-                context = _tls_context(options.ca_file, options.client_cert, options.client_key, options.insecure)
+                context = _tls_context(
+                    options.ca_file, options.client_cert, options.client_key, options.insecure
+                )
                 sock = context.wrap_socket(sock, server_hostname=hostname)
                 phases["connect_tls"] = _us_since(phase)
             phase = time.perf_counter_ns()
@@ -191,7 +208,9 @@ def open_connection(
             sock.sendall("\r\n".join(lines).encode("utf-8"))
             status, response_headers, _ = read_headers(sock)
             if status != 101:
-                raise HandshakeFailure(http_class(status), "the server answered the upgrade with this HTTP status")
+                raise HandshakeFailure(
+                    http_class(status), "the server answered the upgrade with this HTTP status"
+                )
             subprotocol = _check_upgrade(response_headers, key, options.subprotocols)
             phases["connect_upgrade"] = _us_since(phase)
     except BaseException as exc:
@@ -202,7 +221,9 @@ def open_connection(
         raise classify(exc) from exc
     phases["connect"] = _us_since(started)
     sock.settimeout(None)  # deadlines live in the waiting request, never on the hot recv path
-    return Connection(sock, options.send_timeout_s), Handshake(subprotocol, _cookies_from(response_headers), phases)
+    return Connection(sock, options.send_timeout_s), Handshake(
+        subprotocol, _cookies_from(response_headers), phases
+    )
 
 
 class Connection:
@@ -241,7 +262,9 @@ class Connection:
                     self._sock.sendall(data)
             except TimeoutError as exc:
                 self.broken = True
-                raise ConnectionEnded("send_timeout", stall_us=(time.perf_counter_ns() - started) // 1000) from exc
+                raise ConnectionEnded(
+                    "send_timeout", stall_us=(time.perf_counter_ns() - started) // 1000
+                ) from exc
             except (ConnectionResetError, BrokenPipeError) as exc:
                 self.broken = True
                 raise ConnectionEnded("reset") from exc

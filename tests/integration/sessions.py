@@ -47,7 +47,11 @@ def run_sessions(
 
     def one(index: int) -> None:
         session = Session(
-            url, options, run.recorder, on_request=lambda *a: run.requests.append(a), headers=dict(headers or {})
+            url,
+            options,
+            run.recorder,
+            on_request=lambda *a: run.requests.append(a),
+            headers=dict(headers or {}),
         )
         run.sessions.append(session)
         if not session.connect():

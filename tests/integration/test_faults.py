@@ -45,7 +45,9 @@ def test_protocol_and_app_ping(serve) -> None:
 
 
 def test_server_close_every_nth_with_code(serve) -> None:
-    server = serve("--close-every", "2", "--close-code", "1011", "--close-after", "0.2", "--close-reason", "boom")
+    server = serve(
+        "--close-every", "2", "--close-code", "1011", "--close-after", "0.2", "--close-reason", "boom"
+    )
     run = run_sessions(server.url, 6, wait_end(1.0))
     assert run.summary["closes"]["server"] == {"1011": 3}
     assert run.summary["closes"]["client"] == {"1000": 3}
