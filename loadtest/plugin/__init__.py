@@ -75,7 +75,9 @@ def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> No
     state.embedded = server
     environment.host = server.url
     extra = f" with {' '.join(args)}" if args else ""
-    logger.info("No --host given: started the embedded target at %s%s; it stops when the run ends", server.url, extra)
+    logger.info(
+        "No --host given: started the embedded target at %s%s; it stops when the run ends", server.url, extra
+    )
 
 
 @events.test_start.add_listener
@@ -96,7 +98,10 @@ def _locust_totals(environment: Any) -> dict[str, Any]:
 
 def _process_usage() -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "max_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+    return {
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "max_rss_mib": round(usage.ru_maxrss / 1024, 1),
+    }
 
 
 def build_summary(environment: Any) -> dict[str, Any]:

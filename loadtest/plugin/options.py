@@ -17,35 +17,99 @@ from loadtest.metrics.backoff import STRATEGIES, Backoff
 def add_arguments(parser: Any) -> None:
     """Add our options to Locust's parser."""
     add = parser.add_argument  # Locust's own method: it knows include_in_web_ui and is_secret
-    add("--ws-summary", metavar="PATH", default="", help="Write the run summary as JSON to PATH at the end of the run.")
-    add("--ws-connect-timeout", type=float, default=5.0, metavar="S", help="Handshake deadline (DNS+TCP+TLS+upgrade).")
-    add("--ws-reply-timeout", type=float, default=10.0, metavar="S", help="A request without a reply by then fails.")
-    add("--ws-send-timeout", type=float, default=10.0, metavar="S", help="A send blocked longer ends the session.")
-    add("--ws-close-timeout", type=float, default=2.0, metavar="S", help="Wait this long for the close handshake.")
-    add("--ws-header", action="append", default=[], metavar="'NAME: VALUE'", include_in_web_ui=False,
-        help="Extra handshake header (repeatable).")
+    add(
+        "--ws-summary",
+        metavar="PATH",
+        default="",
+        help="Write the run summary as JSON to PATH at the end of the run.",
+    )
+    add(
+        "--ws-connect-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="Handshake deadline (DNS+TCP+TLS+upgrade).",
+    )
+    add(
+        "--ws-reply-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="A request without a reply by then fails.",
+    )
+    add(
+        "--ws-send-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="A send blocked longer ends the session.",
+    )
+    add(
+        "--ws-close-timeout",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="Wait this long for the close handshake.",
+    )
+    add(
+        "--ws-header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        include_in_web_ui=False,
+        help="Extra handshake header (repeatable).",
+    )
     add("--ws-origin", default="", help="Origin header of the handshake.")
     add("--ws-subprotocol", default="", metavar="A,B", help="Subprotocols to offer, comma-separated.")
-    add("--ws-cookie", action="append", default=[], metavar="NAME=VALUE", include_in_web_ui=False,
-        help="Cookie sent on every handshake (repeatable).")
+    add(
+        "--ws-cookie",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        include_in_web_ui=False,
+        help="Cookie sent on every handshake (repeatable).",
+    )
     add("--ws-token", default="", is_secret=True, help="Auth token (never logged); see --ws-token-mode.")
-    add("--ws-token-mode", default="query", choices=TOKEN_MODES,
-        help="query: ?token=; header: Authorization: Bearer; message: {'type':'auth'} after open.")
+    add(
+        "--ws-token-mode",
+        default="query",
+        choices=TOKEN_MODES,
+        help="query: ?token=; header: Authorization: Bearer; message: {'type':'auth'} after open.",
+    )
     add("--ws-ca-file", default="", metavar="PEM", help="CA bundle to verify wss:// servers.")
     add("--ws-client-cert", default="", metavar="PEM", help="Client certificate for wss://.")
     add("--ws-client-key", default="", metavar="PEM", help="Key of the client certificate.")
     add("--ws-insecure", action="store_true", default=False, help="Skip TLS verification (explicit opt-in).")
-    add("--ws-sndbuf", type=int, default=0, metavar="BYTES",
-        help="SO_SNDBUF per socket; 0 keeps autotuning (which hides backpressure until several MB).")
-    add("--ws-backpressure-threshold", type=int, default=1 << 20, metavar="BYTES",
-        help="Send-queue size counted as a threshold crossing (the guide's 1 MiB bufferedAmount).")
+    add(
+        "--ws-sndbuf",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="SO_SNDBUF per socket; 0 keeps autotuning (which hides backpressure until several MB).",
+    )
+    add(
+        "--ws-backpressure-threshold",
+        type=int,
+        default=1 << 20,
+        metavar="BYTES",
+        help="Send-queue size counted as a threshold crossing (the guide's 1 MiB bufferedAmount).",
+    )
     add("--ws-reconnect", default="exponential-jitter", choices=STRATEGIES, help="Reconnect strategy.")
     add("--ws-reconnect-base", type=float, default=1.0, metavar="S", help="First reconnect delay.")
     add("--ws-reconnect-cap", type=float, default=30.0, metavar="S", help="Longest reconnect delay.")
-    add("--ws-reconnect-max-attempts", type=int, default=0, metavar="N",
-        help="Consecutive failed attempts before a user gives up; 0: never.")
-    add("--ws-embedded-args", default="", metavar="'ARGS'",
-        help="Options for the embedded target started when there is no --host (see `loadtest serve --help`).")
+    add(
+        "--ws-reconnect-max-attempts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Consecutive failed attempts before a user gives up; 0: never.",
+    )
+    add(
+        "--ws-embedded-args",
+        default="",
+        metavar="'ARGS'",
+        help="Options for the embedded target started when there is no --host (see `loadtest serve --help`).",
+    )
 
 
 def _pairs(values: list[str], sep: str, what: str, example: str) -> dict[str, str]:

@@ -64,7 +64,7 @@ class WebSocketUser(User):
         self.cookies: dict[str, str] = dict(self.options.cookies)
         self.ws: Session | None = None
         self.gave_up = False
-        self._group = Group()
+        self._ws_group = Group()
         self._open = Event()
         self._stopping = False
 
@@ -78,7 +78,7 @@ class WebSocketUser(User):
     # -- Locust lifecycle ------------------------------------------------------------------
     def on_start(self) -> None:
         """Start the session lifecycle and wait (bounded) for the first open."""
-        self._group.spawn(self._lifecycle)
+        self._ws_group.spawn(self._lifecycle)
         self._open.wait(self.options.connect_timeout_s)
 
     def on_stop(self) -> None:
@@ -87,7 +87,7 @@ class WebSocketUser(User):
         session = self.ws
         if session is not None and session.is_open:
             session.close(1000, "")
-        self._group.kill(block=True, timeout=self.options.close_timeout_s)
+        self._ws_group.kill(block=True, timeout=self.options.close_timeout_s)
 
     def wait_open(self, timeout_s: float | None = None) -> Session | None:
         """Return the open session, waiting up to ``timeout_s`` (default: the connect timeout)."""

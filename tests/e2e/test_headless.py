@@ -1,0 +1,230 @@
+"""Real ``locust --headless`` processes: the summary file, bad input, SIGTERM, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.integration.sessions import settled_stats
+
+ROOT = Path(__file__).resolve().parents[2]
+ECHO = str(ROOT / "scenarios" / "echo.py")
+
+
+def locust(*args: str, timeout_s: float = 60.0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a headless Locust process to completion (bounded)."""
+    return subprocess.run(
+        [sys.executable, "-m", "locust", "-f", ECHO, "--headless", "--only-summary", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=cwd or ROOT,
+    )
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def test_run_against_a_server_matches_its_counts(tmp_path: Path, serve) -> None:
+    server = serve("--close-every", "3", "--close-code", "1011", "--close-after", "0.3")
+    out = tmp_path / "summary.json"
+    proc = locust(
+        "--host",
+        server.url,
+        "-u",
+        "6",
+        "-r",
+        "6",
+        "-t",
+        "3s",
+        "--ws-summary",
+        str(out),
+        "--ws-reconnect-base",
+        "0.1",
+        "--ws-reconnect-cap",
+        "0.2",
+    )
+    assert out.exists(), proc.stderr[-2000:]
+    s, stats = load(out), settled_stats(server)
+    assert s["schema"] == "loadtest.summary/1"
+    assert s["target"] == server.url
+    assert s["sessions"]["opened"] == stats["sessions"]["opened"] > 6  # users reconnected after 1011
+    assert s["sessions"]["peak_concurrent"] == 6
+    assert s["closes"]["server"] == stats["closes"]["server"] and s["closes"]["server"]["1011"] >= 2
+    assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 6}
+    assert s["closes"]["abnormal"] == stats["closes"]["abnormal"] == 0
+    assert s["messages"]["sent"] == stats["messages"]["received"] > 0
+    assert s["messages"]["received"] == stats["messages"]["sent"]
+    assert s["rtt_ms"]["count"] > 0 and s["rtt_ms"]["p50"] < 100
+    # a server close that is not 1000/1001 is a Locust failure named "session", so exit code 1
+    assert proc.returncode == 1
+    assert "internal server error" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_no_host_starts_the_embedded_target(tmp_path: Path) -> None:
+    out = tmp_path / "summary.json"
+    proc = locust("-u", "3", "-r", "3", "-t", "2s", "--ws-summary", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "No --host given: started the embedded target at ws://127.0.0.1:" in proc.stderr
+    s = load(out)
+    assert s["target"].startswith("ws://127.0.0.1:")
+    assert s["sessions"] == {"opened": 3, "ended": 3, "open_at_end": 0, "peak_concurrent": 3}
+    assert s["closes"]["client"] == {"1000": 3}
+    assert s["messages"]["sent"] == s["messages"]["received"] == s["rtt_ms"]["count"] > 0
+    assert "closed by" in proc.stdout and "normal closure" in proc.stdout
+
+
+def test_embedded_target_takes_fault_options(tmp_path: Path) -> None:
+    out = tmp_path / "summary.json"
+    proc = locust(
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "2s",
+        "--ws-summary",
+        str(out),
+        "--ws-embedded-args",
+        "--reject-every 2 --reject-status 503",
+    )
+    s = load(out)
+    assert s["handshake_failures"]["http_503"] >= 2, proc.stderr[-2000:]
+    assert "the server or proxy is overloaded or limiting handshakes" in proc.stdout
+
+
+def test_bad_urls_are_one_sentence_before_any_user(tmp_path: Path) -> None:
+    for host, fix in (
+        ("https://example.com/ws", "wss://example.com/ws"),
+        ("example.com/ws", "ws://example.com/ws"),
+    ):
+        proc = locust("--host", host, "-u", "1", "-t", "2s", timeout_s=30)
+        assert proc.returncode == 2
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("loadtest:")]
+        assert len(errors) == 1 and fix in errors[0], proc.stderr
+        assert "Traceback" not in proc.stderr and "Ramping to" not in proc.stderr
+
+
+def test_bad_option_is_one_sentence() -> None:
+    proc = locust("--ws-header", "no-colon-here", "-u", "1", "-t", "1s", timeout_s=30)
+    assert proc.returncode == 2
+    assert "loadtest: header 'no-colon-here'... is malformed" in proc.stderr
+
+
+def test_nothing_listening_is_a_classified_failure(tmp_path: Path) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    out = tmp_path / "summary.json"
+    proc = locust(
+        "--host",
+        f"ws://127.0.0.1:{port}",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        "2s",
+        "--ws-summary",
+        str(out),
+        "--ws-reconnect-base",
+        "0.2",
+    )
+    s = load(out)
+    assert s["handshake_failures"]["refused"] >= 2
+    assert s["sessions"]["opened"] == 0
+    assert "refused" in proc.stdout and "nothing listens there" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 1
+
+
+def test_sigterm_mid_run_still_writes_the_summary(tmp_path: Path, serve) -> None:
+    server = serve()
+    out = tmp_path / "summary.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            ECHO,
+            "--headless",
+            "--host",
+            server.url,
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "60s",
+            "--ws-summary",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 20
+    while server.stats()["sessions"]["current"] < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert out.exists(), stderr[-2000:]
+    s, stats = load(out), settled_stats(server)
+    assert s["sessions"]["opened"] == stats["sessions"]["opened"] == 4
+    assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 4}
+    assert s["messages"]["sent"] == stats["messages"]["received"]
+
+
+def test_token_never_appears_in_output_or_summary(tmp_path: Path, serve) -> None:
+    server = serve("--token", "s3cret-value")
+    out = tmp_path / "summary.json"
+    proc = locust(
+        "--host",
+        server.url + "/?token=s3cret-value",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        "2s",
+        "--ws-summary",
+        str(out),
+        "-L",
+        "DEBUG",
+    )
+    assert load(out)["sessions"]["opened"] == 2
+    header = locust(
+        "--host",
+        server.url,
+        "--ws-token",
+        "s3cret-value",
+        "--ws-token-mode",
+        "header",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        "2s",
+        "--ws-summary",
+        str(out),
+        "-L",
+        "DEBUG",
+    )
+    assert load(out)["sessions"]["opened"] == 2
+    for text in (proc.stdout, proc.stderr, header.stdout, header.stderr, out.read_text()):
+        assert "s3cret-value" not in text
+    assert os.path.getsize(out) > 0
