@@ -40,7 +40,9 @@ def validate_target_url(url: str) -> str:
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
-        raise TargetURLError(f"target {redact_url(url)!r} has a bad port: use a number from 1 to 65535") from exc
+        raise TargetURLError(
+            f"target {redact_url(url)!r} has a bad port: use a number from 1 to 65535"
+        ) from exc
     return url
 
 
@@ -53,7 +55,9 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
-    return _SECRET_QUERY.sub(r"\1***", urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+    return _SECRET_QUERY.sub(
+        r"\1***", urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    )
 
 
 def join_url(host: str, path: str) -> str:

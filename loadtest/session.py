@@ -111,7 +111,9 @@ class Session:
         except HandshakeFailure as failure:
             self.recorder.on_handshake_failure(failure.failure_class)
             elapsed_ms = (time.perf_counter_ns() - started) / 1e6
-            hinted = HandshakeFailure(failure.failure_class, f"{failure.detail} ({handshake_hint(failure.failure_class)})")
+            hinted = HandshakeFailure(
+                failure.failure_class, f"{failure.detail} ({handshake_hint(failure.failure_class)})"
+            )
             self.on_request("connect", elapsed_ms, 0, hinted)
             self.ended.set()
             return False
@@ -293,22 +295,23 @@ class Session:
             now_ns = time.perf_counter_ns()
             self.last_received_ns = now_ns
             opcode = frame.opcode
-            if opcode == OP_TEXT or opcode == OP_BINARY:
+            data: bytes = frame.data  # type: ignore[assignment]  # always bytes when read from the wire
+            if opcode in (OP_TEXT, OP_BINARY):
                 if frame.fin:
-                    self._on_data(frame.data, opcode == OP_TEXT, now_ns)
+                    self._on_data(data, opcode == OP_TEXT, now_ns)
                 else:
-                    self._fragments, self._fragment_opcode = [frame.data], opcode
+                    self._fragments, self._fragment_opcode = [data], opcode
             elif opcode == OP_CONT:
-                self._fragments.append(frame.data)
+                self._fragments.append(data)
                 if frame.fin:
-                    data, self._fragments = b"".join(self._fragments), []
-                    self._on_data(data, self._fragment_opcode == OP_TEXT, now_ns)
+                    message, self._fragments = b"".join(self._fragments), []
+                    self._on_data(message, self._fragment_opcode == OP_TEXT, now_ns)
             elif opcode == OP_PING:
-                self._send_control(frame.data, OP_PONG)
+                self._send_control(data, OP_PONG)
             elif opcode == OP_PONG:
-                self._on_pong(frame.data, now_ns)
+                self._on_pong(data, now_ns)
             elif opcode == OP_CLOSE:
-                self._on_close_frame(frame.data)
+                self._on_close_frame(data)
         assert self.end is not None
         return self.end
 

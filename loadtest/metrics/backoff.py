@@ -35,7 +35,9 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown reconnect strategy {self.strategy!r}: use one of {', '.join(STRATEGIES)}")
+            raise ConfigError(
+                f"unknown reconnect strategy {self.strategy!r}: use one of {', '.join(STRATEGIES)}"
+            )
         if self.base_s < 0 or self.cap_s < 0 or self.max_attempts < 0:
             raise ConfigError("reconnect base, cap and attempts must not be negative")
 
@@ -44,11 +46,11 @@ class Backoff:
         if self.strategy == "immediate":
             return 0.0
         if self.strategy == "fixed":
-            return min(self.base_s, self.cap_s)
+            return float(min(self.base_s, self.cap_s))
         ceiling = min(self.base_s * (2 ** min(attempt, 62)), self.cap_s)
         if self.strategy == "exponential":
-            return ceiling
-        return self.rand() * ceiling
+            return float(ceiling)
+        return float(self.rand() * ceiling)
 
     def gives_up(self, failures: int) -> bool:
         """Return True when ``failures`` consecutive failures exhaust the attempts."""

@@ -28,7 +28,6 @@ logger = logging.getLogger("loadtest")
 EXIT_CONFIG = 2
 
 
-@events.init_command_line_parser.add_listener
 def _add_options(parser: Any, **_: Any) -> None:
     ws_options.add_arguments(parser)
 
@@ -39,7 +38,6 @@ def _fail_config(message: str) -> None:
     sys.exit(EXIT_CONFIG)
 
 
-@events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
     parsed = environment.parsed_options
     if parsed is None or not hasattr(parsed, "ws_summary"):
@@ -80,7 +78,6 @@ def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> No
     )
 
 
-@events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
     state = state_for(environment)
     state.started_at = time.time()
@@ -120,7 +117,6 @@ def build_summary(environment: Any) -> dict[str, Any]:
 _ENVIRONMENTS: list[Any] = []
 
 
-@events.quit.add_listener
 def _on_quit(**_: Any) -> None:
     # Locust fires quit after runner.quit(): users have closed their sessions, counts are final.
     for environment in _ENVIRONMENTS:
@@ -145,5 +141,10 @@ def _finish(environment: Any) -> None:
             state.embedded.stop()
             state.embedded = None
 
+
+events.init_command_line_parser.add_listener(_add_options)
+events.init.add_listener(_on_init)
+events.test_start.add_listener(_on_test_start)
+events.quit.add_listener(_on_quit)
 
 __all__ = ["WebSocketUser", "build_summary"]

@@ -30,7 +30,9 @@ def render(summary: dict[str, Any]) -> str:
         for who, code, count in sorted(rows, key=lambda row: -row[2]):
             share = f"{100.0 * count / total:.1f}%" if total else "-"
             meaning = close_codes.meaning(code)[:34]
-            lines.append(f" {who:<9} {code:>5}  {meaning:<34} {count:>7} {share:>6}  {close_codes.hint(code)}")
+            lines.append(
+                f" {who:<9} {code:>5}  {meaning:<34} {count:>7} {share:>6}  {close_codes.hint(code)}"
+            )
         for reason, count in closes["abnormal_reasons"].items():
             lines.append(f"   1006 {reason}: {count} ({close_codes.ABNORMAL_REASONS.get(reason, reason)})")
     failures = {k: v for k, v in summary["handshake_failures"].items() if k != "total"}

@@ -26,7 +26,8 @@ def test_refused_when_nothing_listens() -> None:
     failures, messages = _classes(f"ws://127.0.0.1:{port}/")
     assert failures == {"refused": 1}
     assert messages == [
-        "refused: connection refused (nothing listens there: check the host, the port and that the server is up)"
+        "refused: connection refused"
+        " (nothing listens there: check the host, the port and that the server is up)"
     ]
 
 
