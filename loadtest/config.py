@@ -22,8 +22,9 @@ def validate_target_url(url: str) -> str:
     if not url:
         raise TargetURLError(f"no target: pass --host {_EXAMPLE}")
     if "://" not in url:
+        shown = redact_url(f"ws://{url}")
         raise TargetURLError(
-            f"target {url!r} has no scheme: a WebSocket URL starts with ws:// or wss://, e.g. ws://{url}"
+            f"target {shown[5:]!r} has no scheme: a WebSocket URL starts with ws:// or wss://, e.g. {shown}"
         )
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -38,11 +39,11 @@ def validate_target_url(url: str) -> str:
     if not parts.hostname:
         raise TargetURLError(f"target {redact_url(url)!r} has no host: use a URL such as {_EXAMPLE}")
     try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError as exc:
-        raise TargetURLError(
-            f"target {redact_url(url)!r} has a bad port: use a number from 1 to 65535"
-        ) from exc
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise TargetURLError(f"target {redact_url(url)!r} has a bad port: use a number from 1 to 65535")
     return url
 
 

@@ -58,13 +58,15 @@ class Histogram:
         self.clamped = 0
 
     def encode(self) -> str:
-        """Return a compact text form for sending to the Locust master."""
-        return self._hdr.encode().decode("ascii") if self.count else ""
+        """Return a compact text form (``clamped:hdr``) for sending to the Locust master."""
+        return f"{self.clamped}:{self._hdr.encode().decode('ascii')}" if self.count else ""
 
     def merge_encoded(self, encoded: str) -> None:
         """Merge a histogram produced by :meth:`encode`."""
         if encoded:
-            self._hdr.add(HdrHistogram.decode(encoded.encode("ascii")))
+            clamped, _, hdr = encoded.partition(":")
+            self._hdr.add(HdrHistogram.decode(hdr.encode("ascii")))
+            self.clamped += int(clamped)
 
     def percentile(self, percent: float) -> float:
         """Return the value at ``percent`` in reporting units."""

@@ -1,0 +1,346 @@
+"""Unit tests for the Recorder, the JSON summary built from it, and the console table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtest.metrics import close_codes
+from loadtest.metrics.handshake import hint as handshake_hint
+from loadtest.metrics.recorder import COUNTERS, HISTOGRAMS, KEYED, Recorder
+from loadtest.report import console, summary
+
+THRESHOLD = 1_000
+TARGET = "ws://127.0.0.1:8765/echo"
+
+
+def _feed_first(rec: Recorder) -> None:
+    """3 opens (peak 2), 2 handshake failures, one close of each kind, sends, receives, RTTs."""
+    rec.on_open({"connect": 1_500, "connect_tcp": 400, "connect_upgrade": 1_100})
+    rec.on_open({"connect": 1_800, "connect_tcp": 500, "connect_tls": 700, "connect_upgrade": 600})
+    rec.on_handshake_failure("http_403")
+    rec.on_close(close_codes.SERVER, 1011)
+    rec.on_open({"connect": 2_000, "connect_tcp": 600, "connect_upgrade": 1_400})
+    rec.on_handshake_failure("refused")
+    rec.on_close(close_codes.CLIENT, 1000)
+    rec.on_close(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, "eof")
+    rec.on_send(100, 50, 500)  # below the threshold
+    rec.on_send(200, 80, 1_000)  # at the threshold: counted
+    rec.on_send(300, 2_000, 1_500)  # above the threshold
+    rec.on_receive(40)
+    rec.on_receive(60)
+    rec.on_rtt(137)
+    rec.on_rtt(1_000)
+    rec.on_rtt(1_900)
+    rec.count("reply_timeouts", 2)
+
+
+def _feed_second(rec: Recorder) -> None:
+    """2 opens still open at the end, one refused handshake, one ping, more traffic."""
+    rec.on_open({"connect": 900, "connect_tcp": 300, "connect_upgrade": 600})
+    rec.on_open({"connect": 1_000, "connect_tcp": 300, "connect_upgrade": 700})
+    rec.on_handshake_failure("refused")
+    rec.on_handshake_failure("timeout")
+    rec.on_send(10, 5, 2_000)
+    rec.on_receive(10)
+    rec.on_rtt(250)
+    rec.on_rtt(1_234_567)
+    rec.on_ping_rtt(333)
+    rec.count("uncorrelated")
+
+
+def _none_summary() -> dict[str, Any]:
+    return {"count": 0, "min": None, "p50": None, "p90": None, "p99": None, "p999": None, "max": None}
+
+
+def _exact(*values: float) -> dict[str, Any]:
+    """Summary of exactly recordable values already in ms, sorted; p50 is the middle of 3."""
+    assert len(values) == 3
+    low, mid, high = values
+    return {"count": 3, "min": low, "p50": mid, "p90": high, "p99": high, "p999": high, "max": high}
+
+
+def test_recorder_starts_at_zero() -> None:
+    rec = Recorder()
+    state = rec.state()
+    assert state["counters"] == {name: 0 for name in COUNTERS}
+    assert state["keyed"] == {name: {} for name in KEYED}
+    assert state["peak_concurrent"] == 0
+    assert state["concurrent"] == 0
+    assert state["histograms"] == {name: "" for name in HISTOGRAMS}
+    assert rec.backpressure_threshold_bytes == 1 << 20
+
+
+def test_recorder_counters_and_keyed() -> None:
+    rec = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    _feed_first(rec)
+    state = rec.state(encode=False)
+
+    counters = state["counters"]
+    assert counters["sessions_opened"] == 3
+    assert counters["sessions_ended"] == 3
+    assert counters["messages_sent"] == 3
+    assert counters["bytes_sent"] == 600
+    assert counters["messages_received"] == 2
+    assert counters["bytes_received"] == 100
+    assert counters["over_threshold"] == 2
+    assert counters["reply_timeouts"] == 2
+    assert state["keyed"] == {
+        "handshake_failures": {"http_403": 1, "refused": 1},
+        "closes_server": {"1011": 1},
+        "closes_client": {"1000": 1},
+        "abnormal_reasons": {"eof": 1},
+        "close_reasons": {},
+    }
+    assert state["peak_concurrent"] == 2
+    assert state["concurrent"] == 0
+    assert state["histograms"]["connect_tls"].count == 1
+    assert state["histograms"]["connect"].count == 3
+
+
+def test_abnormal_close_without_reason_counts_as_error() -> None:
+    rec = Recorder()
+    rec.on_open({})
+    rec.on_close(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE)
+
+    assert rec.state()["keyed"]["abnormal_reasons"] == {"error": 1}
+
+
+def test_build_summary_exact() -> None:
+    rec = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    _feed_first(rec)
+
+    built = summary.build(
+        rec,
+        target=TARGET,
+        duration_s=12.34567,
+        locust_totals={"num_requests": 10},
+        process={"workers": 1},
+    )
+
+    assert built == {
+        "schema": "loadtest.summary/1",
+        "target": TARGET,
+        "duration_s": 12.346,
+        "sessions": {"opened": 3, "ended": 3, "open_at_end": 0, "peak_concurrent": 2},
+        "handshake_failures": {"http_403": 1, "refused": 1, "total": 2},
+        "closes": {
+            "server": {"1011": 1},
+            "client": {"1000": 1},
+            "abnormal": 1,
+            "abnormal_reasons": {"eof": 1},
+            "total": 3,
+            "abnormal_ratio": 0.333333,
+        },
+        "messages": {"sent": 3, "received": 2, "bytes_sent": 600, "bytes_received": 100},
+        "errors": {
+            "send_on_closed": 0,
+            "reply_timeouts": 2,
+            "ping_timeouts": 0,
+            "uncorrelated": 0,
+            "bad_json": 0,
+            "bad_utf8": 0,
+            "bad_frames": 0,
+            "auth_failures": 0,
+            "gave_up": 0,
+        },
+        "rtt_ms": _exact(0.137, 1.0, 1.9),
+        "ping_rtt_ms": _none_summary(),
+        "connect_ms": _exact(1.5, 1.8, 2.0),
+        "connect_phases_ms": {
+            "tcp": _exact(0.4, 0.5, 0.6),
+            "tls": {"count": 1, "min": 0.7, "p50": 0.7, "p90": 0.7, "p99": 0.7, "p999": 0.7, "max": 0.7},
+            "upgrade": _exact(0.6, 1.1, 1.4),
+        },
+        "backpressure": {
+            "send_queue_bytes": {"p50": 1_000.0, "p99": 1_500.0, "max": 1_500.0},
+            "send_stall_ms": {"p50": 0.08, "p99": 2.0, "max": 2.0},
+            "over_threshold": 2,
+            "threshold_bytes": THRESHOLD,
+            "app_queue": "none: sends are synchronous, so the app never queues; stalls show as send_stall_ms",
+        },
+        "locust": {"num_requests": 10},
+        "process": {"workers": 1},
+    }
+
+
+def test_build_summary_of_empty_recorder() -> None:
+    built = summary.build(Recorder(), target=TARGET, duration_s=0.0)
+
+    assert built["sessions"] == {"opened": 0, "ended": 0, "open_at_end": 0, "peak_concurrent": 0}
+    assert built["handshake_failures"] == {"total": 0}
+    assert built["closes"]["abnormal_ratio"] == 0.0
+    assert built["closes"]["total"] == 0
+    assert built["rtt_ms"] == _none_summary()
+    assert built["backpressure"]["send_queue_bytes"] == {"p50": None, "p99": None, "max": None}
+    assert built["locust"] == {}
+    assert built["process"] == {}
+
+
+def _without_peak(built: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(json.dumps(built))
+    del out["sessions"]["peak_concurrent"]
+    return out
+
+
+def test_merge_state_equals_one_recorder_fed_both() -> None:
+    first = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    second = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    both = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    _feed_first(first)
+    _feed_second(second)
+    _feed_first(both)
+    _feed_second(both)
+
+    merged = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    merged.merge_state(first.state())
+    merged.merge_state(second.state())
+
+    assert merged.state(encode=False)["counters"] == both.state(encode=False)["counters"]
+    assert merged.state()["keyed"] == both.state()["keyed"]
+    assert merged.concurrent == both.concurrent == 2
+    for name in HISTOGRAMS:
+        assert merged.histograms[name].summary() == both.histograms[name].summary(), name
+
+    merged_summary = summary.build(merged, target=TARGET, duration_s=1.0)
+    both_summary = summary.build(both, target=TARGET, duration_s=1.0)
+    assert _without_peak(merged_summary) == _without_peak(both_summary)
+    assert merged_summary["sessions"] == {"opened": 5, "ended": 3, "open_at_end": 2, "peak_concurrent": 4}
+    assert merged_summary["handshake_failures"] == {"http_403": 1, "refused": 2, "timeout": 1, "total": 4}
+    assert merged_summary["rtt_ms"]["count"] == 5
+    assert merged_summary["ping_rtt_ms"]["count"] == 1
+    assert merged_summary["errors"]["uncorrelated"] == 1
+    # Workers run side by side, so the master adds their peaks (an upper bound of the global
+    # peak); one recorder fed the sequences one after the other saw max(2, 2) instead.
+    assert merged.peak_concurrent == first.peak_concurrent + second.peak_concurrent == 4
+    assert both.peak_concurrent == 2
+
+
+def test_merge_state_survives_json_transport() -> None:
+    worker = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    _feed_first(worker)
+    wire = json.loads(json.dumps(worker.state()))
+
+    master = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    master.merge_state(wire)
+
+    assert summary.build(master, target=TARGET, duration_s=1.0) == summary.build(
+        worker, target=TARGET, duration_s=1.0
+    )
+
+
+def test_write_is_valid_json_and_atomic(tmp_path: Path) -> None:
+    rec = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    _feed_first(rec)
+    built = summary.build(rec, target=TARGET, duration_s=3.0)
+    path = tmp_path / "nested" / "dir" / "summary.json"
+
+    summary.write(built, str(path))
+
+    assert json.loads(path.read_text()) == built
+    assert os.listdir(path.parent) == ["summary.json"]  # no temporary file left behind
+
+
+def test_write_replaces_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text("old")
+    built = summary.build(Recorder(), target=TARGET, duration_s=1.0)
+
+    summary.write(built, str(path))
+
+    assert json.loads(path.read_text()) == built
+
+
+def test_write_failure_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text('{"previous": true}')
+
+    def boom(*args: object, **kwargs: object) -> bytes:
+        raise TypeError("cannot serialise")
+
+    monkeypatch.setattr("loadtest.report.summary.orjson.dumps", boom)
+    with pytest.raises(TypeError):
+        summary.write({"x": 1}, str(path))
+
+    assert json.loads(path.read_text()) == {"previous": True}
+
+
+def test_write_relative_path_without_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    summary.write({"schema": summary.SCHEMA}, "out.json")
+
+    assert json.loads((tmp_path / "out.json").read_text()) == {"schema": "loadtest.summary/1"}
+
+
+def _rendered() -> str:
+    rec = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    _feed_first(rec)
+    return console.render(summary.build(rec, target=TARGET, duration_s=12.34))
+
+
+def _line_with(text: str, *fragments: str) -> str:
+    matches = [line for line in text.splitlines() if all(f in line for f in fragments)]
+    assert len(matches) == 1, (fragments, text)
+    return matches[0]
+
+
+def test_console_header_line() -> None:
+    assert _rendered().splitlines()[0] == (
+        f"WebSocket run against {TARGET} (12.3 s): 3 sessions opened, peak 2 concurrent, "
+        "3 ended, 0 open at the end"
+    )
+
+
+@pytest.mark.parametrize(
+    ("who", "code"),
+    [("server", 1011), ("client", 1000), ("nobody", 1006)],
+)
+def test_console_close_code_rows(who: str, code: int) -> None:
+    line = _line_with(_rendered(), f" {who} ", f" {code} ", close_codes.meaning(code))
+    assert line.endswith(f"  {close_codes.hint(code)}")
+    assert "33.3%" in line
+    fields = line.split()
+    assert fields[:2] == [who, str(code)]
+
+
+def test_console_abnormal_reason_row() -> None:
+    _line_with(_rendered(), "1006 eof: 1", f"({close_codes.ABNORMAL_REASONS['eof']})")
+
+
+@pytest.mark.parametrize("failure_class", ["http_403", "refused"])
+def test_console_handshake_failure_rows(failure_class: str) -> None:
+    line = _line_with(_rendered(), f" {failure_class} ")
+    assert line.split()[:2] == [failure_class, "1"]
+    assert line.endswith(f"  {handshake_hint(failure_class)}")
+
+
+def test_console_latency_backpressure_and_errors() -> None:
+    text = _rendered()
+    _line_with(text, "RTT", "n=3 p50=1.000 p90=1.900 p99=1.900 p99.9=1.900 max=1.900")
+    _line_with(text, "connect", "n=3 p50=1.800")
+    _line_with(
+        text,
+        "send queue bytes p50=1000.0 p99=1500.0 max=1500.0; "
+        "send stall ms p99=2.000 max=2.000; over 1000 B: 2",
+    )
+    assert text.splitlines()[-1] == " errors: reply_timeouts=2"
+    assert "ping RTT" not in text
+
+
+def test_console_rows_sorted_by_count() -> None:
+    rec = Recorder()
+    for _ in range(3):
+        rec.on_open({})
+    rec.on_close(close_codes.CLIENT, 1000)
+    rec.on_close(close_codes.SERVER, 1001)
+    rec.on_close(close_codes.SERVER, 1001)
+    lines = console.render(summary.build(rec, target=TARGET, duration_s=1.0)).splitlines()
+
+    assert lines[1].split() == ["closed", "by", "code", "meaning", "count", "share", "hint"]
+    assert lines[2].split()[:2] == ["server", "1001"]
+    assert "66.7%" in lines[2]
+    assert lines[3].split()[:2] == ["client", "1000"]
