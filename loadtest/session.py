@@ -15,23 +15,21 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from gevent import Timeout
-from gevent.event import AsyncResult, Event
-from websocket._abnf import ABNF
+from gevent import get_hub
+from gevent.event import Event
+from gevent.hub import Hub, Waiter
 
 from loadtest.config import SessionOptions
 from loadtest.correlation import Correlator
 from loadtest.errors import ConnectionEnded, HandshakeFailure, LoadtestError
+from loadtest.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, ProtocolViolation
 from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import hint as handshake_hint
 from loadtest.metrics.recorder import Recorder
-from loadtest.transport import Connection, Handshake, WebSocketProtocolException, open_connection
+from loadtest.transport import Connection, Handshake, open_connection
 
 #: ``(name, response_time_ms, response_length, exception or None)``, fed to Locust's request event.
 RequestHook = Callable[[str, float, int, BaseException | None], None]
-
-OP_TEXT, OP_BINARY, OP_CONT = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT
-OP_CLOSE, OP_PING, OP_PONG = ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING, ABNF.OPCODE_PONG
 
 
 class ReplyTimeout(LoadtestError):
@@ -44,6 +42,41 @@ class SessionEnded(LoadtestError):
 
 class NotOpen(LoadtestError):
     """A send was attempted on a session that is not open."""
+
+
+_UNSET: Any = object()
+
+
+class Reply:
+    """One awaited answer: the requester parks on a hub ``Waiter``; the reader fills it.
+
+    Cheaper than ``AsyncResult.get(timeout)`` (no ``gevent.Timeout`` object per request), which
+    matters because this is paid once per round trip.
+    """
+
+    __slots__ = ("_hub", "_waiter", "value")
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._waiter = Waiter(hub)
+        self.value: Any = _UNSET
+
+    def set(self, value: Any) -> None:
+        """Store the answer (or the exception that ended the wait) and wake the requester."""
+        if self.value is _UNSET:
+            self.value = value
+            self._hub.loop.run_callback(self._waiter.switch, None)
+
+    def wait(self, timeout_s: float) -> Any:
+        """Return the answer, an exception instance, or ``_UNSET`` after ``timeout_s``."""
+        if self.value is _UNSET:
+            timer = self._hub.loop.timer(timeout_s)
+            timer.start(self._waiter.switch, None)
+            try:
+                self._waiter.get()
+            finally:
+                timer.close()
+        return self.value
 
 
 def _no_hook(name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
@@ -89,8 +122,9 @@ class Session:
         self.ended_ns = 0
         self.last_received_ns = 0
         self._conn: Connection | None = None
-        self._replies: Correlator[AsyncResult] = Correlator()
-        self._typed: dict[str, AsyncResult] = {}
+        self._hub = get_hub()
+        self._replies: Correlator[Reply] = Correlator()
+        self._typed: dict[str, Reply] = {}
         self._close_sent_code: int | None = None
         self._fragments: list[bytes] = []
         self._fragment_opcode = 0
@@ -180,7 +214,7 @@ class Session:
         if not self.is_open:
             self.recorder.count("send_on_closed")
             return None
-        waiter: AsyncResult = AsyncResult()
+        waiter = Reply(self._hub)
         sent_ns = time.perf_counter_ns()
         request_id = self._replies.register(sent_ns, waiter)
         message["id"] = request_id
@@ -189,16 +223,16 @@ class Session:
             self._replies.forget(request_id)
             self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
             return None
-        try:
-            rtt_us, reply = waiter.get(timeout=timeout_s or self.options.reply_timeout_s)
-        except SessionEnded as exc:
-            self._fail(name, sent_ns, exc)
-            return None
-        except Timeout:
+        answer = waiter.wait(timeout_s or self.options.reply_timeout_s)
+        if answer is _UNSET:
             self._replies.forget(request_id)
             self.recorder.count("reply_timeouts")
             self._fail(name, sent_ns, ReplyTimeout("no reply within the reply timeout"))
             return None
+        if isinstance(answer, BaseException):
+            self._fail(name, sent_ns, answer)
+            return None
+        rtt_us, reply = answer
         self.on_request(name, rtt_us / 1000.0, len(payload), None)
         return reply
 
@@ -220,7 +254,7 @@ class Session:
         if not self.is_open:
             self.recorder.count("send_on_closed")
             return None
-        waiter: AsyncResult = AsyncResult()
+        waiter = Reply(self._hub)
         self._typed[reply_type] = waiter
         sent_ns = time.perf_counter_ns()
         payload = orjson.dumps(message)
@@ -228,16 +262,16 @@ class Session:
             if not self._send(payload, OP_TEXT):
                 self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
                 return None
-            reply = waiter.get(timeout=timeout_s or self.options.reply_timeout_s)
-        except SessionEnded as exc:
-            self._fail(name, sent_ns, exc)
-            return None
-        except Timeout:
+            reply = waiter.wait(timeout_s or self.options.reply_timeout_s)
+        finally:
+            self._typed.pop(reply_type, None)
+        if reply is _UNSET:
             self.recorder.count("reply_timeouts")
             self._fail(name, sent_ns, ReplyTimeout(f"no {reply_type} within the reply timeout"))
             return None
-        finally:
-            self._typed.pop(reply_type, None)
+        if isinstance(reply, BaseException):
+            self._fail(name, sent_ns, reply)
+            return None
         if not accept(reply):
             self._fail(name, sent_ns, refused or ReplyTimeout(f"{reply_type} refused"))
             return None
@@ -249,24 +283,23 @@ class Session:
         if not self.is_open:
             self.recorder.count("send_on_closed")
             return None
-        waiter: AsyncResult = AsyncResult()
+        waiter = Reply(self._hub)
         sent_ns = time.perf_counter_ns()
         ping_id = self._replies.register(sent_ns, waiter)
         if self._write(b"p" + struct.pack("!Q", ping_id), OP_PING) is None:
             self._replies.forget(ping_id)
             self._fail(name, sent_ns, SessionEnded("the session ended before the ping was sent"))
             return None
-        try:
-            rtt_us, _ = waiter.get(timeout=timeout_s or self.options.reply_timeout_s)
-        except SessionEnded as exc:
-            self._fail(name, sent_ns, exc)
-            return None
-        except Timeout:
+        answer = waiter.wait(timeout_s or self.options.reply_timeout_s)
+        if answer is _UNSET:
             self._replies.forget(ping_id)
             self.recorder.count("ping_timeouts")
             self._fail(name, sent_ns, ReplyTimeout("no pong within the pong timeout"))
             return None
-        rtt_ms: float = rtt_us / 1000.0
+        if isinstance(answer, BaseException):
+            self._fail(name, sent_ns, answer)
+            return None
+        rtt_ms: float = answer[0] / 1000.0
         self.on_request(name, rtt_ms, 0, None)
         return rtt_ms
 
@@ -288,22 +321,21 @@ class Session:
                 else:
                     self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
                 break
-            except WebSocketProtocolException:
+            except ProtocolViolation:
                 recorder.count("bad_frames")
                 self.close(1002, "protocol error", wait=False)
                 break
             now_ns = time.perf_counter_ns()
             self.last_received_ns = now_ns
-            opcode = frame.opcode
-            data: bytes = frame.data  # type: ignore[assignment]  # always bytes when read from the wire
+            fin, opcode, data = frame
             if opcode in (OP_TEXT, OP_BINARY):
-                if frame.fin:
+                if fin:
                     self._on_data(data, opcode == OP_TEXT, now_ns)
                 else:
                     self._fragments, self._fragment_opcode = [data], opcode
             elif opcode == OP_CONT:
                 self._fragments.append(data)
-                if frame.fin:
+                if fin:
                     message, self._fragments = b"".join(self._fragments), []
                     self._on_data(message, self._fragment_opcode == OP_TEXT, now_ns)
             elif opcode == OP_PING:
@@ -412,9 +444,9 @@ class Session:
         if self._conn is not None:
             self._conn.close()
         ended = SessionEnded("the session ended before the reply")
-        self._replies.fail_all(lambda waiter: waiter.set_exception(ended))
+        self._replies.fail_all(lambda waiter: waiter.set(ended))
         for waiter in self._typed.values():
-            waiter.set_exception(ended)
+            waiter.set(ended)
         self._typed.clear()
         self.ended.set()
 

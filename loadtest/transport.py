@@ -34,11 +34,9 @@ from typing import Any
 import gevent
 from gevent.lock import BoundedSemaphore
 from websocket import _handshake
-from websocket._abnf import ABNF, frame_buffer
 from websocket._exceptions import (
     WebSocketConnectionClosedException,
     WebSocketException,
-    WebSocketProtocolException,
     WebSocketTimeoutException,
 )
 from websocket._http import read_headers
@@ -46,12 +44,12 @@ from websocket._url import parse_url
 
 from loadtest.config import SessionOptions
 from loadtest.errors import ConnectionEnded, HandshakeFailure
+from loadtest.frames import Frame, FrameParser, encode_frame
 from loadtest.metrics.handshake import http_class
 
 _SIOCOUTQ = 0x5411  # Linux: bytes not yet acknowledged by the peer in the send queue
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _RECV_CHUNK = 256 * 1024
-_NO_BYTES = b""
 
 
 class _NoCookieJar:
@@ -227,16 +225,18 @@ def open_connection(
 
 
 class Connection:
-    """An open WebSocket stream: frames out under one lock, frames in from a buffered reader."""
+    """An open WebSocket stream: frames out under one lock, frames in from one buffered reader."""
 
     def __init__(self, sock: socket.socket, send_timeout_s: float) -> None:
         self._sock = sock
         self._fd = sock.fileno()
+        # gevent keeps the OS socket non-blocking in ``_sock``: try it first, and only wait (with
+        # a timer) when the kernel queue is full. Never for TLS, whose bytes must go through SSL.
+        tls = isinstance(sock, ssl.SSLSocket) or hasattr(sock, "_sslobj")
+        self._raw: Any = None if tls else getattr(sock, "_sock", None)
         self._send_timeout_s = send_timeout_s
         self._lock = BoundedSemaphore(1)
-        self._pending = _NO_BYTES
-        self._offset = 0
-        self._frames = frame_buffer(self._recv, True)
+        self._parser = FrameParser()
         self.broken = False
 
     def queue_bytes(self) -> int:
@@ -252,14 +252,21 @@ class Connection:
         Raises:
             ConnectionEnded: the socket failed, or the send timed out (the stream is then unusable).
         """
-        data = ABNF.create_frame(payload, opcode, fin).format()
+        data = encode_frame(opcode, payload, fin=bool(fin))
         with self._lock:
             if self.broken:
                 raise ConnectionEnded("error")
             started = time.perf_counter_ns()
             try:
-                with gevent.Timeout(self._send_timeout_s, TimeoutError):
-                    self._sock.sendall(data)
+                sent = 0
+                if self._raw is not None:
+                    try:
+                        sent = self._raw.send(data)
+                    except BlockingIOError:
+                        sent = 0
+                if sent < len(data):
+                    with gevent.Timeout(self._send_timeout_s, TimeoutError):
+                        self._sock.sendall(memoryview(data)[sent:])
             except TimeoutError as exc:
                 self.broken = True
                 raise ConnectionEnded(
@@ -274,30 +281,27 @@ class Connection:
             stall_us = (time.perf_counter_ns() - started) // 1000
         return len(payload), stall_us, self.queue_bytes()
 
-    def _recv(self, bufsize: int) -> bytes:
-        pending, offset = self._pending, self._offset
-        if offset >= len(pending):
+    def recv_frame(self) -> Frame:
+        """Return the next ``(fin, opcode, payload)`` (blocking the calling greenlet only).
+
+        Raises:
+            ConnectionEnded: EOF or reset.
+            ProtocolViolation: the peer broke the framing rules.
+        """
+        parser = self._parser
+        frame = parser.next_frame()
+        while frame is None:
             try:
-                pending = self._sock.recv(_RECV_CHUNK)
+                data = self._sock.recv(_RECV_CHUNK)
             except (ConnectionResetError, BrokenPipeError) as exc:
                 raise ConnectionEnded("reset") from exc
             except OSError as exc:
                 raise ConnectionEnded("error") from exc
-            if not pending:
+            if not data:
                 raise ConnectionEnded("eof")
-            offset = 0
-        end = offset + bufsize
-        self._pending, self._offset = pending, end
-        return pending[offset:end] if offset or end < len(pending) else pending
-
-    def recv_frame(self) -> ABNF:
-        """Return the next frame (blocking the calling greenlet only).
-
-        Raises:
-            ConnectionEnded: EOF or reset.
-            WebSocketProtocolException: the peer broke the framing rules.
-        """
-        return self._frames.recv_frame()
+            parser.feed(data)
+            frame = parser.next_frame()
+        return frame
 
     def close(self) -> None:
         """Close the socket (no close frame: the session sends that first when it can)."""
@@ -308,4 +312,4 @@ class Connection:
             return
 
 
-__all__ = ["Connection", "Handshake", "WebSocketProtocolException", "classify", "open_connection"]
+__all__ = ["Connection", "Handshake", "classify", "open_connection"]

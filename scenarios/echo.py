@@ -1,6 +1,9 @@
 """Echo: each user holds a session and does request/reply round trips with a small JSON payload.
 
-The template to copy:  locust -f scenarios/echo.py --headless -u 10 -r 10 -t 10s --ws-summary reports/echo.json
+The template to copy:
+
+    locust -f scenarios/echo.py --headless -u 10 -r 10 -t 10s --ws-summary reports/echo.json
+
 With no --host the embedded target is started for the run.
 """
 

@@ -250,7 +250,7 @@ def test_check_upgrade_subprotocol_chosen_but_not_offered() -> None:
     assert failure.detail == "subprotocol mismatch: the server picked one we did not offer"
 
 
-# -- Connection._recv buffering (fake socket, no network) -----------------------------------------
+# -- Connection.recv_frame over a scripted socket (no network) ------------------------------------
 
 
 class _FakeSocket:
@@ -279,22 +279,15 @@ def _connection(chunks: list[bytes | BaseException]) -> tuple[Connection, _FakeS
     return Connection(sock, send_timeout_s=1.0), sock  # type: ignore[arg-type]
 
 
-def test_recv_serves_small_reads_from_one_chunk() -> None:
-    conn, sock = _connection([b"abcdefgh"])
+def _server_frame(opcode: int, payload: bytes) -> bytes:
+    return ABNF(1, 0, 0, 0, opcode, 0, payload).format()  # server frames are unmasked
 
-    assert conn._recv(3) == b"abc"
-    assert conn._recv(3) == b"def"
-    assert conn._recv(3) == b"gh"  # short read at the end of the chunk
+
+def test_one_recv_serves_every_frame_it_holds() -> None:
+    wire = b"".join(_server_frame(ABNF.OPCODE_TEXT, b"m%d" % i) for i in range(5))
+    conn, sock = _connection([wire])
+    assert [conn.recv_frame() for _ in range(5)] == [(1, ABNF.OPCODE_TEXT, b"m%d" % i) for i in range(5)]
     assert sock.recv_calls == 1
-
-
-def test_recv_returns_whole_chunk_when_it_fits() -> None:
-    chunk = b"0123456789"
-    conn, sock = _connection([chunk, b"next"])
-
-    assert conn._recv(100) is chunk
-    assert conn._recv(2) == b"ne"
-    assert sock.recv_calls == 2
 
 
 @pytest.mark.parametrize(
@@ -306,29 +299,31 @@ def test_recv_returns_whole_chunk_when_it_fits() -> None:
         (OSError(errno.EBADF, "bad fd"), "error"),
     ],
 )
-def test_recv_ends_connection(error: bytes | BaseException, reason: str) -> None:
+def test_recv_frame_ends_connection(error: bytes | BaseException, reason: str) -> None:
     conn, _ = _connection([error])
     with pytest.raises(ConnectionEnded) as info:
-        conn._recv(10)
+        conn.recv_frame()
     assert info.value.reason == reason
 
 
 def test_recv_frame_reassembles_frames_split_across_chunks() -> None:
-    # server frames are unmasked (mask bit 0)
-    first = ABNF(1, 0, 0, 0, ABNF.OPCODE_TEXT, 0, b"hello")
-    second = ABNF(1, 0, 0, 0, ABNF.OPCODE_BINARY, 0, b"x" * 300)  # 16-bit extended length
-    close = ABNF(1, 0, 0, 0, ABNF.OPCODE_CLOSE, 0, b"\x03\xf3bye")
-    wire = first.format() + second.format() + close.format()
+    wire = (
+        _server_frame(ABNF.OPCODE_TEXT, b"hello")
+        + _server_frame(ABNF.OPCODE_BINARY, b"x" * 300)  # 16-bit extended length
+        + _server_frame(ABNF.OPCODE_BINARY, b"y" * 70_000)  # 64-bit extended length
+        + _server_frame(ABNF.OPCODE_CLOSE, b"\x03\xf3bye")
+    )
     assert wire[:2] == b"\x81\x05"
-    chunks: list[bytes | BaseException] = [wire[:3], wire[3:9], wire[9:200], wire[200:], b""]
+    chunks: list[bytes | BaseException] = [wire[:1], wire[1:3], wire[3:9], wire[9:200], wire[200:], b""]
     conn, _ = _connection(chunks)
 
-    frames = [conn.recv_frame() for _ in range(3)]
+    frames = [conn.recv_frame() for _ in range(4)]
 
-    assert [(f.opcode, f.data) for f in frames] == [
-        (ABNF.OPCODE_TEXT, b"hello"),
-        (ABNF.OPCODE_BINARY, b"x" * 300),
-        (ABNF.OPCODE_CLOSE, b"\x03\xf3bye"),
+    assert frames == [
+        (1, ABNF.OPCODE_TEXT, b"hello"),
+        (1, ABNF.OPCODE_BINARY, b"x" * 300),
+        (1, ABNF.OPCODE_BINARY, b"y" * 70_000),
+        (1, ABNF.OPCODE_CLOSE, b"\x03\xf3bye"),
     ]
     with pytest.raises(ConnectionEnded) as info:
         conn.recv_frame()

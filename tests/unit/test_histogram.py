@@ -230,3 +230,25 @@ def test_merge_encoded_keeps_clamped_count() -> None:
 
     assert master.count == 1
     assert master.clamped == 1
+
+
+def test_fast_record_path_matches_hdrhistogram_exactly() -> None:
+    """The inlined index arithmetic must put every value where HdrHistogram.record_value does."""
+    import random
+
+    from hdrh.histogram import HdrHistogram
+
+    ours, reference = Histogram(), HdrHistogram(1, 3_600_000_000, 3)
+    rng = random.Random(7)
+    values = [0, 1, 2, 1023, 1024, 2047, 2048, 2049, 4095, 4096, 10**6, 3_600_000_000]
+    values += [int(rng.expovariate(1 / 500)) for _ in range(20_000)]
+    values += [rng.randrange(0, 3_600_000_000) for _ in range(20_000)]
+    for value in values:
+        ours.record(value)
+        reference.record_value(value)
+    assert list(ours._hdr.counts) == list(reference.counts)
+    assert (ours._hdr.total_count, ours._hdr.min_value, ours._hdr.max_value) == (
+        reference.total_count,
+        reference.min_value,
+        reference.max_value,
+    )

@@ -1,0 +1,64 @@
+"""The ``loadtest`` command line: dispatch to subcommands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["SUBCOMMANDS", "main"]
+
+PROG = "loadtest"
+
+
+def _serve(argv: Sequence[str]) -> int:
+    """Run the embedded target server (same as ``python -m loadtest.server``)."""
+    from loadtest.server import main as server_main
+
+    return server_main(argv, prog=f"{PROG} serve")
+
+
+# name -> (one-line help, runner taking the remaining arguments and returning an exit status)
+SUBCOMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
+    "serve": ("run the embedded WebSocket target server (echo, faults, /stats)", _serve),
+}
+
+
+def _usage() -> str:
+    """Return the top-level help text listing the subcommands."""
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = [
+        f"usage: {PROG} <subcommand> [options]",
+        "",
+        "WebSocket load and soak testing on Locust.",
+        "",
+        "subcommands:",
+        *(f"  {name:<{width}}  {help_text}" for name, (help_text, _) in SUBCOMMANDS.items()),
+        "",
+        f"Run '{PROG} <subcommand> --help' for the options of a subcommand.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``loadtest`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print(_usage(), file=sys.stderr)
+        return 2
+    name, rest = args[0], args[1:]
+    if name in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    entry = SUBCOMMANDS.get(name)
+    if entry is None:
+        known = ", ".join(sorted(SUBCOMMANDS))
+        print(f"{PROG}: unknown subcommand {name!r} (known: {known}); run '{PROG} --help'.", file=sys.stderr)
+        return 2
+    try:
+        return entry[1](rest)
+    except SystemExit as exc:  # argparse exits on --help and bad options
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

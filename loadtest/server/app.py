@@ -1,0 +1,446 @@
+"""The asyncio WebSocket target server: echo, app-level ping/pong, fault injection and counters."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hmac
+import logging
+import signal
+import socket
+import struct
+import sys
+import urllib.parse
+from collections import Counter
+from typing import Any, cast
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import CLOSED, OPEN
+
+from loadtest.server.options import ServerOptions
+
+__all__ = ["ServerStats", "TargetServer", "run"]
+
+logger = logging.getLogger("loadtest.server")
+
+# Closing handshake timeout: a peer that never answers our close frame is aborted after this.
+CLOSE_TIMEOUT = 3.0
+# Closing handshake timeout used when shutting down on SIGTERM/SIGINT.
+SHUTDOWN_CLOSE_TIMEOUT = 1.0
+# How often a --stop-reading session checks whether the peer went away (reading is paused).
+STALL_POLL_INTERVAL = 0.25
+# Receive buffer of accepted sockets in --stop-reading mode, so that backpressure shows quickly.
+STOP_READING_RCVBUF = 4096
+# Linux TCP states (tcp_states.h) that mean the peer is still there.
+_TCP_LIVE_STATES = {1}  # TCP_ESTABLISHED
+AUTH_OK = b'{"type":"auth_result","ok":true}'
+AUTH_FAILED = b'{"type":"auth_result","ok":false}'
+
+
+class ServerStats:
+    """Count handshakes, sessions, closes, messages and auth results exactly."""
+
+    def __init__(self) -> None:
+        """Start with every counter at zero."""
+        self.current = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero every counter; ``current`` stays a true gauge and ``peak_concurrent`` restarts from it."""
+        self.accepted = 0
+        self.rejected: Counter[str] = Counter()
+        self.opened = 0
+        self.peak = self.current
+        self.closes_server: Counter[str] = Counter()
+        self.closes_client: Counter[str] = Counter()
+        self.abnormal = 0
+        self.dropped = 0
+        self.received = 0
+        self.sent = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.auth_ok = 0
+        self.auth_failed = 0
+
+    def session_opened(self) -> None:
+        """Count an upgrade answered 101 and the session it opened."""
+        self.accepted += 1
+        self.opened += 1
+        self.current += 1
+        self.peak = max(self.peak, self.current)
+
+    def session_closed(self, connection: TargetConnection) -> None:
+        """Count how a finished session ended, from its closing-handshake state."""
+        self.current -= 1
+        proto = connection.protocol
+        if connection.aborted_by_server:
+            self.abnormal += 1
+            self.dropped += 1
+        elif proto.close_rcvd is not None and (proto.close_sent is None or proto.close_rcvd_then_sent):
+            self.closes_client[str(int(proto.close_rcvd.code))] += 1
+        elif proto.close_sent is not None:
+            self.closes_server[str(int(proto.close_sent.code))] += 1
+        else:
+            self.abnormal += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the counters in the documented ``/stats`` JSON shape."""
+        return {
+            "handshakes": {"accepted": self.accepted, "rejected": dict(self.rejected)},
+            "sessions": {"opened": self.opened, "current": self.current, "peak_concurrent": self.peak},
+            "closes": {
+                "server": dict(self.closes_server),
+                "client": dict(self.closes_client),
+                "abnormal": self.abnormal,
+                "dropped": self.dropped,
+            },
+            "messages": {
+                "received": self.received,
+                "sent": self.sent,
+                "bytes_received": self.bytes_received,
+                "bytes_sent": self.bytes_sent,
+            },
+            "auth": {"ok": self.auth_ok, "failed": self.auth_failed},
+        }
+
+
+class TargetConnection(ServerConnection):
+    """A server connection that tracks activity, server aborts and answered handshakes."""
+
+    target: TargetServer  # set on the per-server subclass made by TargetServer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Initialize the connection and its bookkeeping."""
+        super().__init__(*args, **kwargs)
+        self.last_activity = self.loop.time()
+        self.aborted_by_server = False
+        self.is_stats_request = False
+
+    def process_event(self, event: Any) -> None:
+        """Note the time of every received frame (data or control), then process it."""
+        self.last_activity = self.loop.time()
+        super().process_event(event)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Shrink the receive buffer in --stop-reading mode."""
+        super().connection_made(transport)
+        if self.target.options.stop_reading:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STOP_READING_RCVBUF)
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        """Perform the opening handshake and count it if it was answered with a non-101 status."""
+        await super().handshake(*args, **kwargs)
+        response = self.response
+        rejected = response is not None and response.status_code != 101 and not self.is_stats_request
+        if rejected and response is not None and self.protocol.eof_sent:  # the rejection was written
+            self.target.stats.rejected[str(response.status_code)] += 1
+
+    def abort_by_server(self) -> None:
+        """Abort the TCP connection without a close frame, counting it as dropped, if still open."""
+        if self.protocol.state is OPEN and not self.aborted_by_server:
+            self.aborted_by_server = True
+            self.transport.abort()
+
+
+class TargetServer:
+    """Hold the options, counters and fault-injection state of one running server."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        """Prepare a server for ``options`` without opening any socket."""
+        self.options = options
+        self.stats = ServerStats()
+        self.handshake_seq = 0
+        self.session_seq = 0
+        self.rate_window = -1
+        self.rate_count = 0
+        self.server: Server | None = None
+        self.connection_class: type[TargetConnection] = type(
+            "BoundTargetConnection", (TargetConnection,), {"target": self}
+        )
+
+    def reset(self) -> None:
+        """Zero the counters and restart the every-Nth sequences from 1."""
+        self.stats.reset()
+        self.handshake_seq = 0
+        self.session_seq = 0
+
+    # Handshakes
+
+    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Serve ``GET /stats`` and apply the handshake faults, returning a response to refuse the upgrade."""
+        connection = cast(TargetConnection, conn)
+        url = urllib.parse.urlsplit(request.path)
+        query = urllib.parse.parse_qs(url.query)
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
+            if url.path == "/stats":
+                connection.is_stats_request = True
+                return self._stats_response(reset=query.get("reset", ["0"])[-1] not in ("", "0"))
+            return None  # websockets answers 426 Upgrade Required (counted as rejected)
+        opts = self.options
+        self.handshake_seq += 1
+        if opts.reject_every and opts.reject_status and self.handshake_seq % opts.reject_every == 0:
+            return connection.respond(opts.reject_status, "Rejected by --reject-every.\n")
+        if opts.max_handshake_rate is not None:
+            window = int(connection.loop.time())
+            if window != self.rate_window:
+                self.rate_window, self.rate_count = window, 0
+            self.rate_count += 1
+            if self.rate_count > opts.max_handshake_rate:
+                return connection.respond(503, "Too many handshakes this second.\n")
+        if opts.allowed_origins and request.headers.get("Origin") not in opts.allowed_origins:
+            return connection.respond(403, "Origin not allowed.\n")
+        if opts.token is not None and opts.auth_mode == "handshake" and not self._has_token(request, query):
+            response = connection.respond(401, "Missing or wrong token.\n")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        return None
+
+    def _has_token(self, request: Request, query: dict[str, list[str]]) -> bool:
+        """Return whether the request carries the token in its query string or a Bearer header."""
+        expected = (self.options.token or "").encode()
+        candidates = list(query.get("token", []))
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            candidates.append(value.strip())
+        return any(hmac.compare_digest(candidate.encode(), expected) for candidate in candidates)
+
+    def _stats_response(self, *, reset: bool) -> Response:
+        """Build the ``/stats`` JSON response, resetting the counters afterwards if asked."""
+        body = orjson.dumps(self.stats.snapshot())
+        if reset:
+            self.reset()
+        headers = Headers(
+            [
+                ("Date", email.utils.formatdate(usegmt=True)),
+                ("Connection", "close"),
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ]
+        )
+        return Response(200, "OK", headers, body)
+
+    # Sessions
+
+    async def handler(self, conn: ServerConnection) -> None:
+        """Run one session: schedule its faults, serve it, and count how it ended once it is closed."""
+        connection = cast(TargetConnection, conn)
+        opts = self.options
+        self.stats.session_opened()
+        self.session_seq += 1
+        number = self.session_seq
+        connection.last_activity = connection.loop.time()
+        if opts.verbose:
+            logger.info("session %d opened from %s", number, connection.remote_address)
+        tasks: list[asyncio.Task[None]] = []
+        if opts.close_every is not None and number % opts.close_every == 0:
+            tasks.append(asyncio.create_task(self._close_later(connection)))
+        if opts.drop_every is not None and number % opts.drop_every == 0:
+            tasks.append(asyncio.create_task(self._drop_later(connection)))
+        if opts.idle_timeout is not None:
+            tasks.append(asyncio.create_task(self._watch_idle(connection, opts.idle_timeout)))
+        try:
+            if opts.stop_reading:
+                await self._stall(connection)
+            else:
+                await self._serve(connection)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("session %d failed; closing it with 1011", number)
+            await connection.close(1011, "internal error")
+        finally:
+            for task in tasks:
+                task.cancel()
+            if connection.protocol.state is not CLOSED and connection.protocol.close_sent is None:
+                connection.transport.abort()
+            await connection.wait_closed()
+            self.stats.session_closed(connection)
+            if opts.verbose:
+                proto = connection.protocol
+                logger.info(
+                    "session %d ended (sent %s, received %s, aborted by server: %s)",
+                    number,
+                    proto.close_sent,
+                    proto.close_rcvd,
+                    connection.aborted_by_server,
+                )
+
+    async def _serve(self, connection: TargetConnection) -> None:
+        """Answer messages until the connection closes: auth first if required, then echo and pong."""
+        opts = self.options
+        stats = self.stats
+        awaiting_auth = opts.token is not None and opts.auth_mode == "message"
+        while True:
+            message = await connection.recv()
+            payload = message.encode() if isinstance(message, str) else message
+            stats.received += 1
+            stats.bytes_received += len(payload)
+            if opts.read_delay:
+                await asyncio.sleep(opts.read_delay)
+            if awaiting_auth:
+                ok = self._auth_message_ok(message)
+                if ok:
+                    stats.auth_ok += 1
+                else:
+                    stats.auth_failed += 1
+                await self._send(connection, AUTH_OK if ok else AUTH_FAILED)
+                if not ok:
+                    await connection.close(1008, "authentication failed")
+                    return
+                awaiting_auth = False
+                continue
+            if isinstance(message, str):
+                await self._send(connection, self._pong_for(payload) or payload)
+            else:
+                await self._send(connection, payload, text=False)
+
+    async def _send(self, connection: TargetConnection, payload: bytes, *, text: bool = True) -> None:
+        """Send one data message and count it once it was handed to the transport."""
+        await connection.send(payload, text=text)
+        self.stats.sent += 1
+        self.stats.bytes_sent += len(payload)
+
+    @staticmethod
+    def _pong_for(payload: bytes) -> bytes | None:
+        """Return the pong for a JSON ``{"type":"ping"}`` text payload, or None to echo it."""
+        if not payload.startswith(b"{"):
+            return None
+        try:
+            obj = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(obj, dict) or obj.get("type") != "ping":
+            return None
+        pong: dict[str, Any] = {"type": "pong"}
+        if "id" in obj:
+            pong["id"] = obj["id"]
+        return orjson.dumps(pong)
+
+    def _auth_message_ok(self, message: str | bytes) -> bool:
+        """Return whether ``message`` is ``{"type":"auth","token":TOKEN}`` with the right token."""
+        try:
+            obj = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(obj, dict) or obj.get("type") != "auth" or not isinstance(obj.get("token"), str):
+            return False
+        return hmac.compare_digest(obj["token"].encode(), (self.options.token or "").encode())
+
+    async def _stall(self, connection: TargetConnection) -> None:
+        """Never read after the handshake; end the session when the peer goes away or it is closed."""
+        connection.transport.pause_reading()
+        sock = connection.transport.get_extra_info("socket")
+        while connection.protocol.state is OPEN:
+            done, _ = await asyncio.wait([connection.connection_lost_waiter], timeout=STALL_POLL_INTERVAL)
+            if done or sock is None or not hasattr(socket, "TCP_INFO"):
+                continue
+            try:
+                state = struct.unpack("B", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1))[0]
+            except OSError:
+                state = 0
+            if state not in _TCP_LIVE_STATES and connection.protocol.state is OPEN:
+                connection.transport.abort()  # the peer left: abnormal, not dropped by us
+        await connection.wait_closed()
+
+    # Faults
+
+    async def _close_later(self, connection: TargetConnection) -> None:
+        """Close the session with --close-code after --close-after seconds."""
+        await asyncio.sleep(self.options.close_after)
+        if connection.protocol.state is OPEN and self.options.close_code is not None:
+            await connection.close(self.options.close_code, self.options.close_reason)
+
+    async def _drop_later(self, connection: TargetConnection) -> None:
+        """Abort the session after --drop-after seconds."""
+        await asyncio.sleep(self.options.drop_after)
+        connection.abort_by_server()
+
+    async def _watch_idle(self, connection: TargetConnection, timeout: float) -> None:
+        """End the session once it has received nothing for ``timeout`` seconds."""
+        loop = connection.loop
+        while (remaining := connection.last_activity + timeout - loop.time()) > 0:
+            await asyncio.sleep(remaining)
+        if connection.protocol.state is not OPEN:
+            return
+        if self.options.idle_close_code is None:
+            connection.abort_by_server()
+        else:
+            await connection.close(self.options.idle_close_code, "idle timeout")
+
+    def drop_all(self) -> int:
+        """Abort every open session at once; return how many were aborted."""
+        if self.server is None:
+            return 0
+        victims = [c for c in self.server.connections if c.protocol.state is OPEN]
+        for conn in victims:
+            cast(TargetConnection, conn).abort_by_server()
+        logger.info("dropped all %d open sessions", len(victims))
+        return len(victims)
+
+    async def _drop_all_at(self, delay: float) -> None:
+        """Abort every open session once, ``delay`` seconds after the start."""
+        await asyncio.sleep(delay)
+        self.drop_all()
+
+    async def _drop_all_every(self, period: float) -> None:
+        """Abort every open session every ``period`` seconds."""
+        while True:
+            await asyncio.sleep(period)
+            self.drop_all()
+
+    # Lifecycle
+
+    async def run(self) -> None:
+        """Listen, announce the address on stdout, and serve until SIGTERM or SIGINT."""
+        opts = self.options
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with serve(
+            self.handler,
+            opts.host,
+            opts.port,
+            compression=None,
+            process_request=self.process_request,
+            create_connection=self.connection_class,
+            ping_interval=opts.protocol_ping_interval,
+            ping_timeout=None,
+            close_timeout=CLOSE_TIMEOUT,
+            max_size=opts.max_message_size,
+            max_queue=1 if opts.stop_reading else 16,
+        ) as server:
+            self.server = server
+            if opts.stop_reading:
+                for sock in server.sockets:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STOP_READING_RCVBUF)
+            port = server.sockets[0].getsockname()[1]
+            host = f"[{opts.host}]" if ":" in opts.host else opts.host
+            sys.stdout.write(f"loadtest-server listening on ws://{host}:{port}\n")
+            sys.stdout.flush()
+            background: list[asyncio.Task[None]] = []
+            if opts.drop_all_at is not None:
+                background.append(asyncio.create_task(self._drop_all_at(opts.drop_all_at)))
+            if opts.drop_all_every is not None:
+                background.append(asyncio.create_task(self._drop_all_every(opts.drop_all_every)))
+            try:
+                await stop.wait()
+            finally:
+                for task in background:
+                    task.cancel()
+            logger.info("shutting down: closing open sessions with 1001")
+            for conn in server.connections:  # do not wait the full closing timeout for silent peers
+                conn.close_timeout = SHUTDOWN_CLOSE_TIMEOUT
+            # Leaving the context closes the server, closes sessions with 1001 and waits for handlers.
+
+
+async def run(options: ServerOptions) -> None:
+    """Run the target server with ``options`` until SIGTERM or SIGINT."""
+    await TargetServer(options).run()
