@@ -27,6 +27,8 @@ from loadtest.server.process import EmbeddedServer  # noqa: E402
 
 
 class Echo(WebSocketUser):
+    """One request in flight per session: send, wait for the reply, repeat."""
+
     wait_time = constant(0)
 
     @task
@@ -36,14 +38,32 @@ class Echo(WebSocketUser):
             session.request({"type": "echo", "payload": "0123456789abcdef"})
 
 
+class EchoBurst(WebSocketUser):
+    """``burst`` requests pipelined per session: written with one send, each reply its own RTT."""
+
+    abstract = True
+    wait_time = constant(0)
+    burst = 10
+
+    @task
+    def echo(self) -> None:
+        session = self.wait_open()
+        if session is not None:
+            session.request_burst([{"type": "echo", "payload": "0123456789abcdef"} for _ in range(self.burst)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--burst", type=int, default=1, help="requests in flight per session (pipelined)")
     args = parser.parse_args()
+    user_class: type = Echo
+    if args.burst > 1:
+        user_class = type("EchoBurstN", (EchoBurst,), {"burst": args.burst, "abstract": False})
     with EmbeddedServer([]) as server:
-        environment, runner = start_users(Echo, server.url, args.users, spawn_rate=args.users)
+        environment, runner = start_users(user_class, server.url, args.users, spawn_rate=args.users)
         rec = recorder(environment)
         assert wait_for(lambda: rec.concurrent == args.users, 20), "sessions did not open"
         gevent.sleep(args.warmup)
@@ -55,6 +75,7 @@ def main() -> None:
     round_trips, cpu, wall = rtt1 - rtt0, cpu1 - cpu0, wall1 - wall0
     result = {
         "users": args.users,
+        "in_flight_per_session": args.burst,
         "window_s": round(wall, 2),
         "round_trips": round_trips,
         "round_trips_per_s": round(round_trips / wall),

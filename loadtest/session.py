@@ -22,11 +22,20 @@ from gevent.hub import Hub, Waiter
 from loadtest.config import SessionOptions
 from loadtest.correlation import Correlator
 from loadtest.errors import ConnectionEnded, HandshakeFailure, LoadtestError
-from loadtest.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, ProtocolViolation
+from loadtest.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    ProtocolViolation,
+    encode_frame,
+)
 from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import hint as handshake_hint
 from loadtest.metrics.recorder import Recorder
-from loadtest.transport import Connection, Handshake, open_connection
+from loadtest.transport import Connection, open_connection
 
 #: ``(name, response_time_ms, response_length, exception or None)``, fed to Locust's request event.
 RequestHook = Callable[[str, float, int, BaseException | None], None]
@@ -45,6 +54,7 @@ class NotOpen(LoadtestError):
 
 
 _UNSET: Any = object()
+_NO_FRAGMENTS: list[bytes] = []  # shared and never mutated: a fragment sequence starts a new list
 
 
 class Reply:
@@ -95,6 +105,13 @@ class Session:
         on_message: called with every data message that is not a reply to a request.
     """
 
+    # Slots: an idle session's memory is the budget of a soak with tens of thousands of them.
+    __slots__ = (
+        "url", "options", "recorder", "on_request", "on_message", "headers", "cookies", "source_ip",
+        "subprotocol", "ended", "end", "opened_ns", "ended_ns", "last_received_ns", "_conn", "_hub",
+        "_replies", "_typed", "_close_sent_code", "_fragments", "_fragment_opcode",
+    )
+
     def __init__(
         self,
         url: str,
@@ -112,10 +129,10 @@ class Session:
         self.recorder = recorder
         self.on_request = on_request
         self.on_message = on_message
-        self.headers = headers if headers is not None else dict(options.headers)
+        self.headers = headers if headers is not None else options.headers
         self.cookies = cookies if cookies is not None else dict(options.cookies)
         self.source_ip = source_ip
-        self.handshake: Handshake | None = None
+        self.subprotocol: str | None = None
         self.ended = Event()
         self.end: tuple[str, int, str] | None = None  # (who, code, reason)
         self.opened_ns = 0
@@ -126,7 +143,7 @@ class Session:
         self._replies: Correlator[Reply] = Correlator()
         self._typed: dict[str, Reply] = {}
         self._close_sent_code: int | None = None
-        self._fragments: list[bytes] = []
+        self._fragments: list[bytes] = _NO_FRAGMENTS
         self._fragment_opcode = 0
 
     # -- opening ---------------------------------------------------------------------------
@@ -139,7 +156,7 @@ class Session:
         """Open the session; record success or the classified failure; never raise for network faults."""
         started = time.perf_counter_ns()
         try:
-            self._conn, self.handshake = open_connection(
+            self._conn, handshake = open_connection(
                 self.url, self.options, headers=self.headers, cookies=self.cookies, source_ip=self.source_ip
             )
         except HandshakeFailure as failure:
@@ -151,10 +168,12 @@ class Session:
             self.on_request("connect", elapsed_ms, 0, hinted)
             self.ended.set()
             return False
-        self.cookies.update(self.handshake.set_cookies)
+        if handshake.set_cookies:
+            self.cookies.update(handshake.set_cookies)
+        self.subprotocol = handshake.subprotocol
         self.opened_ns = self.last_received_ns = time.perf_counter_ns()
-        self.recorder.on_open(self.handshake.phases_us)
-        self.on_request("connect", self.handshake.phases_us["connect"] / 1000.0, 0, None)
+        self.recorder.on_open(handshake.phases_us)
+        self.on_request("connect", handshake.phases_us["connect"] / 1000.0, 0, None)
         return True
 
     # -- sending ---------------------------------------------------------------------------
@@ -235,6 +254,49 @@ class Session:
         rtt_us, reply = answer
         self.on_request(name, rtt_us / 1000.0, len(payload), None)
         return reply
+
+    def request_burst(
+        self, messages: list[dict[str, Any]], *, name: str = "echo", timeout_s: float | None = None
+    ) -> list[Any]:
+        """Pipeline requests: write them all with one ``send``, then wait for every reply.
+
+        Each reply is matched by its own ``id`` and is one Locust request with its own RTT, from
+        the moment the burst was written. Returns the replies in order (None for a failure).
+        """
+        if not self.is_open or self._conn is None:
+            self.recorder.count("send_on_closed", len(messages))
+            return [None] * len(messages)
+        sent_ns = time.perf_counter_ns()
+        pending: list[tuple[int, Reply, int]] = []
+        frames: list[bytes] = []
+        for message in messages:
+            waiter = Reply(self._hub)
+            message["id"] = request_id = self._replies.register(sent_ns, waiter)
+            payload = orjson.dumps(message)
+            frames.append(encode_frame(OP_TEXT, payload))
+            pending.append((request_id, waiter, len(payload)))
+        try:
+            stall_us, queue_bytes = self._conn.send_encoded(b"".join(frames))
+        except ConnectionEnded as ended:
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+        else:
+            self.recorder.on_send_batch(len(messages), sum(p[2] for p in pending), stall_us, queue_bytes)
+        deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
+        replies: list[Any] = []
+        for request_id, waiter, size in pending:
+            answer = waiter.wait(max(0.0, (deadline_ns - time.perf_counter_ns()) / 1e9))
+            if answer is _UNSET:
+                self._replies.forget(request_id)
+                self.recorder.count("reply_timeouts")
+                self._fail(name, sent_ns, ReplyTimeout("no reply within the reply timeout"))
+                replies.append(None)
+            elif isinstance(answer, BaseException):
+                self._fail(name, sent_ns, answer)
+                replies.append(None)
+            else:
+                self.on_request(name, answer[0] / 1000.0, size, None)
+                replies.append(answer[1])
+        return replies
 
     def request_typed(
         self,
@@ -328,16 +390,21 @@ class Session:
             now_ns = time.perf_counter_ns()
             self.last_received_ns = now_ns
             fin, opcode, data = frame
-            if opcode in (OP_TEXT, OP_BINARY):
-                if fin:
+            if opcode in (OP_TEXT, OP_BINARY) or opcode == OP_CONT:
+                if (opcode == OP_CONT) == (self._fragments is _NO_FRAGMENTS):
+                    # a continuation with nothing to continue, or a new message inside one
+                    recorder.count("bad_frames")
+                    self.close(1002, "bad fragmentation", wait=False)
+                    break
+                if opcode != OP_CONT and fin:
                     self._on_data(data, opcode == OP_TEXT, now_ns)
-                else:
+                elif opcode != OP_CONT:
                     self._fragments, self._fragment_opcode = [data], opcode
-            elif opcode == OP_CONT:
-                self._fragments.append(data)
-                if fin:
-                    message, self._fragments = b"".join(self._fragments), []
-                    self._on_data(message, self._fragment_opcode == OP_TEXT, now_ns)
+                else:
+                    self._fragments.append(data)
+                    if fin:
+                        message, self._fragments = b"".join(self._fragments), _NO_FRAGMENTS
+                        self._on_data(message, self._fragment_opcode == OP_TEXT, now_ns)
             elif opcode == OP_PING:
                 self._send_control(data, OP_PONG)
             elif opcode == OP_PONG:

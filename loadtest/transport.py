@@ -227,6 +227,8 @@ def open_connection(
 class Connection:
     """An open WebSocket stream: frames out under one lock, frames in from one buffered reader."""
 
+    __slots__ = ("_sock", "_fd", "_raw", "_send_timeout_s", "_lock", "_parser", "broken")
+
     def __init__(self, sock: socket.socket, send_timeout_s: float) -> None:
         self._sock = sock
         self._fd = sock.fileno()
@@ -252,7 +254,14 @@ class Connection:
         Raises:
             ConnectionEnded: the socket failed, or the send timed out (the stream is then unusable).
         """
-        data = encode_frame(opcode, payload, fin=bool(fin))
+        return len(payload), *self.send_encoded(encode_frame(opcode, payload, fin=bool(fin)))
+
+    def send_encoded(self, data: bytes) -> tuple[int, int]:
+        """Write already-encoded frames in one go; return ``(µs blocked, kernel queue bytes)``.
+
+        Raises:
+            ConnectionEnded: as :meth:`send`.
+        """
         with self._lock:
             if self.broken:
                 raise ConnectionEnded("error")
@@ -279,7 +288,7 @@ class Connection:
                 self.broken = True
                 raise ConnectionEnded("error") from exc
             stall_us = (time.perf_counter_ns() - started) // 1000
-        return len(payload), stall_us, self.queue_bytes()
+        return stall_us, self.queue_bytes()
 
     def recv_frame(self) -> Frame:
         """Return the next ``(fin, opcode, payload)`` (blocking the calling greenlet only).

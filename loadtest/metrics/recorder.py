@@ -95,6 +95,16 @@ class Recorder:
         if queue_bytes >= self.backpressure_threshold_bytes:
             counters["over_threshold"] += 1
 
+    def on_send_batch(self, messages: int, size: int, stall_us: int, queue_bytes: int) -> None:
+        """Record several data messages written with one ``send`` (one backpressure reading)."""
+        counters = self.counters
+        counters["messages_sent"] += messages
+        counters["bytes_sent"] += size
+        self.histograms["send_stall"].record(stall_us)
+        self.histograms["send_queue_bytes"].record(queue_bytes)
+        if queue_bytes >= self.backpressure_threshold_bytes:
+            counters["over_threshold"] += 1
+
     def on_send_stall(self, stall_us: int) -> None:
         """Record time blocked in a send that never completed (it ended the session)."""
         self.histograms["send_stall"].record(stall_us)

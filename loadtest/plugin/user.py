@@ -1,7 +1,7 @@
 """``WebSocketUser``: a Locust user that keeps one measured WebSocket session open.
 
-A user owns one session at a time. A lifecycle greenlet (in the user's own group, killed when
-the user stops) opens the session, reads it until it ends, then reconnects after the backoff,
+A user owns one session at a time. A lifecycle greenlet (owned by the user, killed when the
+user stops) opens the session, reads it until it ends, then reconnects after the backoff,
 so a long soak keeps its sessions whatever the server does. Handshake failures and session ends
 are samples, never exceptions that kill the user.
 """
@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 import gevent
 from gevent.event import Event
-from gevent.pool import Group
 from locust import User
 
 from loadtest.config import SessionOptions, join_url, validate_target_url, with_query
@@ -64,7 +63,7 @@ class WebSocketUser(User):
         self.cookies: dict[str, str] = dict(self.options.cookies)
         self.ws: Session | None = None
         self.gave_up = False
-        self._ws_group = Group()
+        self._lifecycle_greenlet: gevent.Greenlet | None = None
         self._open = Event()
         self._stopping = False
 
@@ -78,7 +77,7 @@ class WebSocketUser(User):
     # -- Locust lifecycle ------------------------------------------------------------------
     def on_start(self) -> None:
         """Start the session lifecycle and wait (bounded) for the first open."""
-        self._ws_group.spawn(self._lifecycle)
+        self._lifecycle_greenlet = gevent.spawn(self._lifecycle)
         self._open.wait(self.options.connect_timeout_s)
 
     def on_stop(self) -> None:
@@ -87,7 +86,8 @@ class WebSocketUser(User):
         session = self.ws
         if session is not None and session.is_open:
             session.close(1000, "")
-        self._ws_group.kill(block=True, timeout=self.options.close_timeout_s)
+        if self._lifecycle_greenlet is not None:
+            self._lifecycle_greenlet.kill(block=True, timeout=self.options.close_timeout_s)
 
     def wait_open(self, timeout_s: float | None = None) -> Session | None:
         """Return the open session, waiting up to ``timeout_s`` (default: the connect timeout)."""

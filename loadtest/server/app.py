@@ -11,7 +11,6 @@ import socket
 import struct
 import sys
 import urllib.parse
-from collections import Counter
 from typing import Any, cast
 
 import orjson
@@ -22,6 +21,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED, OPEN
 
 from loadtest.server.options import ServerOptions
+from loadtest.server.stats import ServerStats
 
 __all__ = ["ServerStats", "TargetServer", "run"]
 
@@ -39,73 +39,6 @@ STOP_READING_RCVBUF = 4096
 _TCP_LIVE_STATES = {1}  # TCP_ESTABLISHED
 AUTH_OK = b'{"type":"auth_result","ok":true}'
 AUTH_FAILED = b'{"type":"auth_result","ok":false}'
-
-
-class ServerStats:
-    """Count handshakes, sessions, closes, messages and auth results exactly."""
-
-    def __init__(self) -> None:
-        """Start with every counter at zero."""
-        self.current = 0
-        self.reset()
-
-    def reset(self) -> None:
-        """Zero every counter; ``current`` stays a true gauge and ``peak_concurrent`` restarts from it."""
-        self.accepted = 0
-        self.rejected: Counter[str] = Counter()
-        self.opened = 0
-        self.peak = self.current
-        self.closes_server: Counter[str] = Counter()
-        self.closes_client: Counter[str] = Counter()
-        self.abnormal = 0
-        self.dropped = 0
-        self.received = 0
-        self.sent = 0
-        self.bytes_received = 0
-        self.bytes_sent = 0
-        self.auth_ok = 0
-        self.auth_failed = 0
-
-    def session_opened(self) -> None:
-        """Count an upgrade answered 101 and the session it opened."""
-        self.accepted += 1
-        self.opened += 1
-        self.current += 1
-        self.peak = max(self.peak, self.current)
-
-    def session_closed(self, connection: TargetConnection) -> None:
-        """Count how a finished session ended, from its closing-handshake state."""
-        self.current -= 1
-        proto = connection.protocol
-        if connection.aborted_by_server:
-            self.abnormal += 1
-            self.dropped += 1
-        elif proto.close_rcvd is not None and (proto.close_sent is None or proto.close_rcvd_then_sent):
-            self.closes_client[str(int(proto.close_rcvd.code))] += 1
-        elif proto.close_sent is not None:
-            self.closes_server[str(int(proto.close_sent.code))] += 1
-        else:
-            self.abnormal += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        """Return the counters in the documented ``/stats`` JSON shape."""
-        return {
-            "handshakes": {"accepted": self.accepted, "rejected": dict(self.rejected)},
-            "sessions": {"opened": self.opened, "current": self.current, "peak_concurrent": self.peak},
-            "closes": {
-                "server": dict(self.closes_server),
-                "client": dict(self.closes_client),
-                "abnormal": self.abnormal,
-                "dropped": self.dropped,
-            },
-            "messages": {
-                "received": self.received,
-                "sent": self.sent,
-                "bytes_received": self.bytes_received,
-                "bytes_sent": self.bytes_sent,
-            },
-            "auth": {"ok": self.auth_ok, "failed": self.auth_failed},
-        }
 
 
 class TargetConnection(ServerConnection):
