@@ -49,7 +49,8 @@ class EchoBurst(WebSocketUser):
     def echo(self) -> None:
         session = self.wait_open()
         if session is not None:
-            session.request_burst([{"type": "echo", "payload": "0123456789abcdef"} for _ in range(self.burst)])
+            burst = [{"type": "echo", "payload": "0123456789abcdef"} for _ in range(self.burst)]
+            session.request_burst(burst)
 
 
 def main() -> None:
