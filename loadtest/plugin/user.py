@@ -179,6 +179,11 @@ class WebSocketUser(User):
             text = f"abnormal 1006 {reason}: {close_codes.ABNORMAL_REASONS.get(reason, reason)}"
         self._fire("session", session.lifetime_s * 1000.0, 0, SessionClosed(text))
 
+    def _on_opened(self, opener: gevent.Greenlet) -> None:
+        session = self.ws
+        if opener.value and session is not None and session.is_open:
+            self._open.set()
+
     def _read(self, session: Session) -> None:
         try:
             session.read_until_end()
@@ -192,10 +197,13 @@ class WebSocketUser(User):
             session = self._open_session()
             if session is not None:
                 failures = 0
-                if self._after_open(session):
-                    self._open.set()
-                    self._read(session)
-                    self._open.clear()
+                # Authentication and on_session_open need replies, so they run beside the reader
+                # (a short-lived greenlet); tasks see the session only once they succeeded.
+                opener = gevent.spawn(self._after_open, session)
+                opener.link_value(self._on_opened)
+                self._read(session)
+                self._open.clear()
+                opener.kill(block=True, timeout=self.options.close_timeout_s)
                 if self._stopping:
                     return
                 self._report_end(session)

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.sessions import settled_stats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +150,8 @@ def test_nothing_listening_is_a_classified_failure(tmp_path: Path) -> None:
     assert proc.returncode == 1
 
 
-def test_sigterm_mid_run_still_writes_the_summary(tmp_path: Path, serve) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum: int) -> None:
     server = serve()
     out = tmp_path / "summary.json"
     proc = subprocess.Popen(
@@ -179,7 +182,7 @@ def test_sigterm_mid_run_still_writes_the_summary(tmp_path: Path, serve) -> None
     while server.stats()["sessions"]["current"] < 4 and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=30)
     assert out.exists(), stderr[-2000:]
     s, stats = load(out), settled_stats(server)
@@ -228,3 +231,42 @@ def test_token_never_appears_in_output_or_summary(tmp_path: Path, serve) -> None
     for text in (proc.stdout, proc.stderr, header.stdout, header.stderr, out.read_text()):
         assert "s3cret-value" not in text
     assert os.path.getsize(out) > 0
+
+
+def test_web_ui_run_writes_the_summary_when_it_quits(tmp_path: Path) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    web_port = probe.getsockname()[1]
+    probe.close()
+    out = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            ECHO,
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(web_port),
+            "--autostart",
+            "--autoquit",
+            "0",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "2s",
+            "--ws-summary",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert "Starting web interface" in proc.stderr
+    s = load(out)
+    assert s["sessions"]["opened"] == 2 and s["closes"]["client"] == {"1000": 2}
