@@ -64,6 +64,7 @@ class WebSocketUser(User):
         self.ws: Session | None = None
         self.gave_up = False
         self._lifecycle_greenlet: gevent.Greenlet | None = None
+        self._opener: gevent.Greenlet | None = None
         self._open = Event()
         self._stopping = False
 
@@ -86,8 +87,10 @@ class WebSocketUser(User):
         session = self.ws
         if session is not None and session.is_open:
             session.close(1000, "")
-        if self._lifecycle_greenlet is not None:
-            self._lifecycle_greenlet.kill(block=True, timeout=self.options.close_timeout_s)
+        # No greenlet outlives its user: the lifecycle (reader) and a running opener both end here.
+        for greenlet in (self._opener, self._lifecycle_greenlet):
+            if greenlet is not None:
+                greenlet.kill(block=True, timeout=self.options.close_timeout_s)
 
     def wait_open(self, timeout_s: float | None = None) -> Session | None:
         """Return the open session, waiting up to ``timeout_s`` (default: the connect timeout)."""
@@ -199,11 +202,12 @@ class WebSocketUser(User):
                 failures = 0
                 # Authentication and on_session_open need replies, so they run beside the reader
                 # (a short-lived greenlet); tasks see the session only once they succeeded.
-                opener = gevent.spawn(self._after_open, session)
+                self._opener = opener = gevent.spawn(self._after_open, session)
                 opener.link_value(self._on_opened)
                 self._read(session)
                 self._open.clear()
                 opener.kill(block=True, timeout=self.options.close_timeout_s)
+                self._opener = None
                 if self._stopping:
                     return
                 self._report_end(session)

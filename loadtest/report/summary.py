@@ -91,7 +91,6 @@ def build(
             "send_stall_ms": _short(hist["send_stall"].summary()),
             "over_threshold": counters["over_threshold"],
             "threshold_bytes": recorder.backpressure_threshold_bytes,
-            "app_queue": "none: sends are synchronous, so the app never queues; stalls show as send_stall_ms",
         },
         "locust": dict(locust_totals or {}),
         "process": dict(process or {}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import gevent
@@ -25,6 +26,18 @@ def _run(user_class: type, host: str, users: int, seconds: float) -> tuple[Envir
     gevent.sleep(seconds)
     runner.quit()
     return environment, summary.build(state_for(environment).recorder, target=host, duration_s=seconds)
+
+
+def _live_user_greenlets() -> list[gevent.Greenlet]:
+    """Greenlets still running a WebSocketUser method (lifecycle/reader, opener)."""
+    gc.collect()
+    return [
+        g
+        for g in gc.get_objects()
+        if isinstance(g, gevent.Greenlet)
+        and not g.dead
+        and isinstance(getattr(g._run, "__self__", None), WebSocketUser)
+    ]
 
 
 def _errors(environment: Environment) -> dict[str, int]:
@@ -53,6 +66,7 @@ def test_users_reconnect_after_drops_and_counts_match(serve) -> None:
     assert s["messages"]["sent"] == stats["messages"]["received"]
     session_failures = environment.stats.get("session", "WS").num_failures
     assert session_failures == s["closes"]["abnormal"]
+    assert _live_user_greenlets() == []  # no greenlet outlives its user
 
 
 def test_a_failing_on_session_open_never_loses_the_user(serve) -> None:

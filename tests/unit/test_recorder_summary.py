@@ -161,7 +161,6 @@ def test_build_summary_exact() -> None:
             "send_stall_ms": {"p50": 0.08, "p99": 2.0, "max": 2.0},
             "over_threshold": 2,
             "threshold_bytes": THRESHOLD,
-            "app_queue": "none: sends are synchronous, so the app never queues; stalls show as send_stall_ms",
         },
         "locust": {"num_requests": 10},
         "process": {"workers": 1},
