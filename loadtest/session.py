@@ -107,9 +107,27 @@ class Session:
 
     # Slots: an idle session's memory is the budget of a soak with tens of thousands of them.
     __slots__ = (
-        "url", "options", "recorder", "on_request", "on_message", "headers", "cookies", "source_ip",
-        "subprotocol", "ended", "end", "opened_ns", "ended_ns", "last_received_ns", "_conn", "_hub",
-        "_replies", "_typed", "_close_sent_code", "_fragments", "_fragment_opcode",
+        "url",
+        "options",
+        "recorder",
+        "on_request",
+        "on_message",
+        "headers",
+        "cookies",
+        "source_ip",
+        "subprotocol",
+        "ended",
+        "end",
+        "opened_ns",
+        "ended_ns",
+        "last_received_ns",
+        "_conn",
+        "_hub",
+        "_replies",
+        "_typed",
+        "_close_sent_code",
+        "_fragments",
+        "_fragment_opcode",
     )
 
     def __init__(

@@ -7,6 +7,8 @@ master adds the workers' histograms instead of averaging their percentiles.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -69,8 +71,13 @@ class Histogram:
         self.clamped += other.clamped
 
     def reset(self) -> None:
-        """Forget every value."""
-        self._hdr.reset()
+        """Forget every value (a C memset: HdrHistogram's own reset loops in Python, ~2 ms)."""
+        counts = self._counts
+        ctypes.memset(ctypes.addressof(counts), 0, ctypes.sizeof(counts))
+        hdr = self._hdr
+        hdr.total_count = 0
+        hdr.min_value = sys.maxsize
+        hdr.max_value = 0
         self.clamped = 0
 
     def encode(self) -> str:

@@ -138,11 +138,36 @@ class Recorder:
         }
 
     def merge_state(self, state: dict[str, Any]) -> None:
-        """Add another process's :meth:`state` (encoded) to this one."""
+        """Add the counters and histograms of another :meth:`state` or delta to this one.
+
+        Gauges (``concurrent``, ``peak_concurrent``) are not added: a sum of peaks taken at
+        different moments is not a peak. :class:`loadtest.metrics.aggregate.Aggregate` keeps them.
+        """
         self.counters.update(state["counters"])
         for name, values in state["keyed"].items():
             self.keyed[name].update(values)
-        self.peak_concurrent += state["peak_concurrent"]
-        self.concurrent += state["concurrent"]
-        for name, encoded in state["histograms"].items():
-            self.histograms[name].merge_encoded(encoded)
+        for name, value in state["histograms"].items():
+            if isinstance(value, Histogram):
+                self.histograms[name].merge(value)
+            else:
+                self.histograms[name].merge_encoded(value)
+
+    def take_delta(self, *, encode: bool = True) -> dict[str, Any]:
+        """Return everything recorded since the last call, then start over (gauges excepted).
+
+        ``peak_concurrent`` in the delta is the peak since the last delta; ``concurrent`` is now.
+        """
+        delta = self.state(encode=encode)
+        self.counters = Counter({name: 0 for name in COUNTERS})
+        self.keyed = {name: Counter() for name in KEYED}
+        if encode:
+            for histogram in self.histograms.values():
+                histogram.reset()
+        else:
+            self.histograms = {name: Histogram(highest=h, scale=s) for name, (h, s) in HISTOGRAMS.items()}
+        self.peak_concurrent = self.concurrent
+        return delta
+
+    def reset(self) -> None:
+        """Forget counters and histograms (gauges stay: sessions are still open)."""
+        self.take_delta(encode=True)

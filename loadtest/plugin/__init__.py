@@ -7,20 +7,20 @@ locustfile does when it imports :class:`WebSocketUser`.
 from __future__ import annotations
 
 import logging
-import resource
 import sys
-import time
 from typing import Any
 
 from locust import events
-from locust.runners import WorkerRunner
 
-from loadtest.config import redact_url, validate_target_url
+from loadtest.config import validate_target_url
 from loadtest.errors import ConfigError
+from loadtest.metrics.aggregate import Aggregate
+from loadtest.metrics.recorder import Recorder
 from loadtest.plugin import options as ws_options
+from loadtest.plugin import run
 from loadtest.plugin.state import PluginState, set_state, state_for
 from loadtest.plugin.user import WebSocketUser
-from loadtest.report import console, summary
+from loadtest.report import checks, csv_files, summary
 
 logger = logging.getLogger("loadtest")
 
@@ -38,17 +38,26 @@ def _fail_config(message: str) -> None:
     sys.exit(EXIT_CONFIG)
 
 
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: Any, **kwargs: Any) -> None:
     parsed = environment.parsed_options
     if parsed is None or not hasattr(parsed, "ws_summary"):
         return  # an Environment built in-process: defaults from state_for()
     try:
+        session_options = ws_options.session_options(parsed)
+        threshold = session_options.backpressure_threshold_bytes
+        template = summary.build(Recorder(), target="", duration_s=0.0)
         state = PluginState(
-            session_options=ws_options.session_options(parsed),
+            session_options=session_options,
             backoff=ws_options.backoff(parsed),
+            recorder=Recorder(backpressure_threshold_bytes=threshold),
+            aggregate=Aggregate(backpressure_threshold_bytes=threshold),
+            checks=[checks.parse(text, template) for text in parsed.ws_check],
             summary_path=parsed.ws_summary,
+            report_path=parsed.ws_report,
+            junit_path=parsed.ws_junit,
+            csv_prefix=parsed.csv_prefix or "",
+            sample_interval_s=ws_options.positive(parsed.ws_sample_interval, "--ws-sample-interval"),
         )
-        state.recorder.backpressure_threshold_bytes = state.session_options.backpressure_threshold_bytes
         embedded_args = ws_options.embedded_args(parsed)
         if environment.host:
             validate_target_url(environment.host)
@@ -57,7 +66,16 @@ def _on_init(environment: Any, **_: Any) -> None:
         return
     set_state(environment, state)
     _ENVIRONMENTS.append(environment)
-    if not environment.host and not isinstance(environment.runner, WorkerRunner):
+    run.install_distributed(environment)
+    if run.is_worker(environment):
+        return
+    if state.csv_prefix:
+        state.history = csv_files.HistoryWriter(state.csv_prefix)
+    if web_ui := kwargs.get("web_ui"):
+        from loadtest.plugin import web
+
+        web.install(environment, web_ui)
+    if not environment.host:
         _start_embedded(environment, state, embedded_args)
 
 
@@ -79,72 +97,37 @@ def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> No
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
-    state = state_for(environment)
-    state.started_at = time.time()
-    state.started_monotonic = time.monotonic()
-
-
-def _locust_totals(environment: Any) -> dict[str, Any]:
-    total = environment.stats.total
-    return {
-        "requests": total.num_requests,
-        "failures": total.num_failures,
-        "fail_ratio": round(total.fail_ratio, 6),
-    }
-
-
-def _process_usage() -> dict[str, Any]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "max_rss_mib": round(usage.ru_maxrss / 1024, 1),
-    }
-
-
-def build_summary(environment: Any) -> dict[str, Any]:
-    """Return the run summary of this process's recorder."""
-    state = state_for(environment)
-    return summary.build(
-        state.recorder,
-        target=redact_url(environment.host or ""),
-        duration_s=time.monotonic() - state.started_monotonic,
-        locust_totals=_locust_totals(environment),
-        process=_process_usage(),
-    )
+    run.start_sampler(environment)
 
 
 #: Environments initialised in this process (Locust's quit event does not carry one).
 _ENVIRONMENTS: list[Any] = []
 
 
+def _on_quitting(environment: Any, **_: Any) -> None:
+    # Before Locust computes its exit code: stop users, collect, summarise, check, write.
+    run.finish(environment)
+
+
 def _on_quit(**_: Any) -> None:
-    # Locust fires quit after runner.quit(): users have closed their sessions, counts are final.
     for environment in _ENVIRONMENTS:
-        _finish(environment)
-
-
-def _finish(environment: Any) -> None:
-    """Write the summary and print the table once, then stop the embedded target."""
-    state = state_for(environment)
-    if state.finished:
-        return
-    state.finished = True
-    try:
-        if not isinstance(environment.runner, WorkerRunner):
-            result = build_summary(environment)
-            print(console.render(result), flush=True)
-            if state.summary_path:
-                summary.write(result, state.summary_path)
-                logger.info("WebSocket summary written to %s", state.summary_path)
-    finally:
+        run.finish(environment)  # a no-op when quitting already finished the run
+        state = state_for(environment)
         if state.embedded is not None:
             state.embedded.stop()
             state.embedded = None
 
 
+def build_summary(environment: Any) -> dict[str, Any]:
+    """Return the run summary as it stands (final once the run has finished)."""
+    state = state_for(environment)
+    return state.result if state.result is not None else run.build_summary(environment)
+
+
 events.init_command_line_parser.add_listener(_add_options)
 events.init.add_listener(_on_init)
 events.test_start.add_listener(_on_test_start)
+events.quitting.add_listener(_on_quitting)
 events.quit.add_listener(_on_quit)
 
 __all__ = ["WebSocketUser", "build_summary"]

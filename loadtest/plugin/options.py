@@ -105,6 +105,28 @@ def add_arguments(parser: Any) -> None:
         help="Consecutive failed attempts before a user gives up; 0: never.",
     )
     add(
+        "--ws-check",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        include_in_web_ui=False,
+        help="Pass condition on the summary, e.g. 'rtt_ms.p99<250' (repeatable); a failed check exits 3.",
+    )
+    add("--ws-junit", default="", metavar="PATH", help="Write the --ws-check verdicts as JUnit XML to PATH.")
+    add(
+        "--ws-report",
+        default="",
+        metavar="PATH",
+        help="Write a self-contained HTML report to PATH at the end.",
+    )
+    add(
+        "--ws-sample-interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="Seconds between time-series points (web UI charts, CSV history, HTML report).",
+    )
+    add(
         "--ws-embedded-args",
         default="",
         metavar="'ARGS'",
@@ -161,3 +183,10 @@ def embedded_args(options: Any) -> list[str]:
         return shlex.split(options.ws_embedded_args or "")
     except ValueError as exc:
         raise ConfigError(f"--ws-embedded-args cannot be split into arguments: {exc}") from exc
+
+
+def positive(value: float, name: str) -> float:
+    """Return ``value`` if it is a positive number of seconds."""
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, not {value:g}")
+    return value

@@ -12,6 +12,7 @@ from locust.env import Environment
 from loadtest import WebSocketUser
 from loadtest.config import SessionOptions
 from loadtest.metrics.backoff import Backoff
+from loadtest.plugin import run
 from loadtest.plugin.state import state_for
 from loadtest.report import summary
 from tests.integration.sessions import settled_stats
@@ -25,7 +26,8 @@ def _run(user_class: type, host: str, users: int, seconds: float) -> tuple[Envir
     runner.start(users, spawn_rate=users)
     gevent.sleep(seconds)
     runner.quit()
-    return environment, summary.build(state_for(environment).recorder, target=host, duration_s=seconds)
+    run.sample_now(environment)  # the last delta of this process's recorder into the run totals
+    return environment, summary.build(state_for(environment).aggregate.total, target=host, duration_s=seconds)
 
 
 def _live_user_greenlets() -> list[gevent.Greenlet]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from loadtest.metrics import close_codes
+from loadtest.metrics.aggregate import Aggregate
 from loadtest.metrics.handshake import hint as handshake_hint
 from loadtest.metrics.recorder import COUNTERS, HISTOGRAMS, KEYED, Recorder
 from loadtest.report import console, summary
@@ -186,7 +187,7 @@ def _without_peak(built: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_merge_state_equals_one_recorder_fed_both() -> None:
+def test_aggregate_of_two_sources_equals_one_recorder_fed_both() -> None:
     first = Recorder(backpressure_threshold_bytes=THRESHOLD)
     second = Recorder(backpressure_threshold_bytes=THRESHOLD)
     both = Recorder(backpressure_threshold_bytes=THRESHOLD)
@@ -195,9 +196,10 @@ def test_merge_state_equals_one_recorder_fed_both() -> None:
     _feed_first(both)
     _feed_second(both)
 
-    merged = Recorder(backpressure_threshold_bytes=THRESHOLD)
-    merged.merge_state(first.state())
-    merged.merge_state(second.state())
+    aggregate = Aggregate(backpressure_threshold_bytes=THRESHOLD)
+    aggregate.ingest("worker-1", first.take_delta())
+    aggregate.ingest("worker-2", second.take_delta())
+    merged = aggregate.total
 
     assert merged.state(encode=False)["counters"] == both.state(encode=False)["counters"]
     assert merged.state()["keyed"] == both.state()["keyed"]
@@ -208,28 +210,46 @@ def test_merge_state_equals_one_recorder_fed_both() -> None:
     merged_summary = summary.build(merged, target=TARGET, duration_s=1.0)
     both_summary = summary.build(both, target=TARGET, duration_s=1.0)
     assert _without_peak(merged_summary) == _without_peak(both_summary)
-    assert merged_summary["sessions"] == {"opened": 5, "ended": 3, "open_at_end": 2, "peak_concurrent": 4}
     assert merged_summary["handshake_failures"] == {"http_403": 1, "refused": 2, "timeout": 1, "total": 4}
     assert merged_summary["rtt_ms"]["count"] == 5
-    assert merged_summary["ping_rtt_ms"]["count"] == 1
-    assert merged_summary["errors"]["uncorrelated"] == 1
-    # Workers run side by side, so the master adds their peaks (an upper bound of the global
-    # peak); one recorder fed the sequences one after the other saw max(2, 2) instead.
-    assert merged.peak_concurrent == first.peak_concurrent + second.peak_concurrent == 4
+    # Two sources side by side: their interval peaks add (2 + 2), while one recorder fed the
+    # sequences one after the other saw 2 at most.
+    assert merged_summary["sessions"] == {"opened": 5, "ended": 3, "open_at_end": 2, "peak_concurrent": 4}
     assert both.peak_concurrent == 2
+    # a delta starts over: the sources now hold nothing but their gauges
+    assert first.counters["sessions_opened"] == 0 and second.concurrent == 2
 
 
-def test_merge_state_survives_json_transport() -> None:
+def test_deltas_survive_json_transport_and_add_up_exactly() -> None:
     worker = Recorder(backpressure_threshold_bytes=THRESHOLD)
-    _feed_first(worker)
-    wire = json.loads(json.dumps(worker.state()))
-
-    master = Recorder(backpressure_threshold_bytes=THRESHOLD)
-    master.merge_state(wire)
-
-    assert summary.build(master, target=TARGET, duration_s=1.0) == summary.build(
-        worker, target=TARGET, duration_s=1.0
+    reference = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    aggregate = Aggregate(backpressure_threshold_bytes=THRESHOLD)
+    for _ in range(3):  # three report intervals
+        _feed_first(worker)
+        _feed_first(reference)
+        aggregate.ingest("w", json.loads(json.dumps(worker.take_delta())))
+    aggregate.total.peak_concurrent = reference.peak_concurrent  # gauges are the aggregate's business
+    assert _without_peak(summary.build(aggregate.total, target=TARGET, duration_s=1.0)) == _without_peak(
+        summary.build(reference, target=TARGET, duration_s=1.0)
     )
+
+
+def test_series_points_are_rates_and_interval_percentiles() -> None:
+    source = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    aggregate = Aggregate(backpressure_threshold_bytes=THRESHOLD)
+    aggregate.sample(100.0, 0.0)
+    for rtt_us in (100, 200, 300, 400):
+        source.on_rtt(rtt_us)
+    source.on_close("server", 1011)
+    source.on_close("server", 1011)
+    aggregate.ingest("local", source.take_delta(encode=False))
+    point = aggregate.sample(102.0, 2.0)
+    assert point["closes_server_per_s"] == 1.0
+    assert point["rtt_p50_ms"] == 0.2 and point["rtt_p99_ms"] == 0.4
+    empty = aggregate.sample(104.0, 4.0)  # the interval starts over; totals do not
+    assert empty["rtt_p99_ms"] is None and empty["closes_server_per_s"] == 0.0
+    assert aggregate.total.histograms["rtt"].count == 4
+    assert len(aggregate.series) == 3
 
 
 def test_write_is_valid_json_and_atomic(tmp_path: Path) -> None:

@@ -1,0 +1,189 @@
+"""A real master with real workers: merged counts equal what the server did."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.integration.sessions import settled_stats
+
+ROOT = Path(__file__).resolve().parents[2]
+ECHO = str(ROOT / "scenarios" / "echo.py")
+
+
+def _free_port() -> int:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+def _master_and_workers(
+    args: list[str], workers: int, timeout_s: float = 90.0, locustfile: str = ECHO
+) -> subprocess.CompletedProcess[str]:
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                locustfile,
+                "--worker",
+                "--master-host",
+                "127.0.0.1",
+                "--master-port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        master = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                locustfile,
+                "--master",
+                "--headless",
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(port),
+                "--expect-workers",
+                str(workers),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            cwd=ROOT,
+        )
+    finally:
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return master
+
+
+def test_master_and_two_workers_merge_to_the_servers_counts(tmp_path: Path, serve) -> None:
+    server = serve(
+        "--close-every",
+        "3",
+        "--close-code",
+        "1011",
+        "--close-after",
+        "0.4",
+        "--drop-every",
+        "4",
+        "--drop-after",
+        "0.6",
+    )
+    out = tmp_path / "summary.json"
+    master = _master_and_workers(
+        [
+            "--host",
+            server.url,
+            "-u",
+            "8",
+            "-r",
+            "8",
+            "-t",
+            "4s",
+            "--ws-summary",
+            str(out),
+            "--ws-reconnect-base",
+            "0.1",
+            "--ws-reconnect-cap",
+            "0.3",
+        ],
+        workers=2,
+    )
+    assert out.exists(), master.stderr[-3000:]
+    s, stats = json.loads(out.read_text()), settled_stats(server)
+    assert s["workers"]["reported"] == 2
+    assert s["sessions"]["opened"] == stats["sessions"]["opened"] > 8
+    assert s["closes"]["server"] == stats["closes"]["server"] and s["closes"]["server"]["1011"] >= 2
+    assert s["closes"]["abnormal"] == stats["closes"]["abnormal"] >= 1
+    assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 8}
+    assert s["messages"]["sent"] == stats["messages"]["received"] > 0
+    assert s["messages"]["received"] == stats["messages"]["sent"]
+    assert s["rtt_ms"]["count"] == s["messages"]["received"]  # every echo matched, histograms merged exactly
+    assert s["sessions"]["peak_concurrent"] >= 8
+    assert s["sessions"]["open_at_end"] == 0
+
+
+def test_processes_mode_merges_too(tmp_path: Path, serve) -> None:
+    server = serve("--close-every", "2", "--close-code", "1011", "--close-after", "0.3")
+    out = tmp_path / "summary.json"
+    port = _free_port()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            ECHO,
+            "--headless",
+            "--processes",
+            "2",
+            "--host",
+            server.url,
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "3s",
+            "--ws-summary",
+            str(out),
+            "--ws-reconnect-base",
+            "0.1",
+            "--ws-reconnect-cap",
+            "0.2",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--master-port",
+            str(port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
+    )
+    assert out.exists(), proc.stderr[-3000:]
+    s, stats = json.loads(out.read_text()), settled_stats(server)
+    assert s["sessions"]["opened"] == stats["sessions"]["opened"]
+    assert s["closes"]["server"] == stats["closes"]["server"]
+    assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 4}
+    assert s["messages"]["sent"] == stats["messages"]["received"]
+
+
+def test_workers_still_closing_sessions_are_waited_for(tmp_path: Path, serve) -> None:
+    """Users that take 1.5 s to close would be lost by Locust's 0.5 s quit; the plugin waits."""
+    server = serve()
+    out = tmp_path / "summary.json"
+    _master_and_workers(
+        ["--host", server.url, "-u", "4", "-r", "4", "-t", "2s", "--ws-summary", str(out)],
+        workers=2,
+        locustfile=str(Path(__file__).with_name("slow_stop.py")),
+    )
+    s, stats = json.loads(out.read_text()), settled_stats(server)
+    assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 4}
+    assert s["sessions"]["ended"] == 4 and s["sessions"]["open_at_end"] == 0
+    assert s["messages"]["sent"] == stats["messages"]["received"] > 0
