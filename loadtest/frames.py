@@ -45,6 +45,18 @@ def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, mask_key: byt
     return head + key + masked.to_bytes(size, "little")
 
 
+def encode_message(opcode: int, payload: bytes, fragment_bytes: int = 0) -> bytes:
+    """Return one message as one frame, or as frames of at most ``fragment_bytes`` (RFC 6455 §5.4)."""
+    if fragment_bytes <= 0 or len(payload) <= fragment_bytes:
+        return encode_frame(opcode, payload)
+    chunks = [payload[i : i + fragment_bytes] for i in range(0, len(payload), fragment_bytes)]
+    last = len(chunks) - 1
+    return b"".join(
+        encode_frame(opcode if index == 0 else OP_CONT, chunk, fin=index == last)
+        for index, chunk in enumerate(chunks)
+    )
+
+
 class FrameParser:
     """Split a byte stream from the server into frames.
 

@@ -17,21 +17,12 @@ from typing import Any
 import orjson
 from gevent import get_hub
 from gevent.event import Event
-from gevent.hub import Hub, Waiter
 
 from loadtest.config import SessionOptions
 from loadtest.correlation import Correlator
-from loadtest.errors import ConnectionEnded, HandshakeFailure, LoadtestError
-from loadtest.frames import (
-    OP_BINARY,
-    OP_CLOSE,
-    OP_CONT,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-    ProtocolViolation,
-    encode_frame,
-)
+from loadtest.errors import ConnectionEnded, HandshakeFailure
+from loadtest.exchange import Exchanges, NotOpen, Reply, ReplyTimeout, SessionEnded
+from loadtest.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, ProtocolViolation
 from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import hint as handshake_hint
 from loadtest.metrics.recorder import Recorder
@@ -41,59 +32,16 @@ from loadtest.transport import Connection, open_connection
 RequestHook = Callable[[str, float, int, BaseException | None], None]
 
 
-class ReplyTimeout(LoadtestError):
-    """No reply arrived within the reply timeout."""
-
-
-class SessionEnded(LoadtestError):
-    """The session ended while a request awaited its reply."""
-
-
-class NotOpen(LoadtestError):
-    """A send was attempted on a session that is not open."""
-
-
-_UNSET: Any = object()
 _NO_FRAGMENTS: list[bytes] = []  # shared and never mutated: a fragment sequence starts a new list
 
-
-class Reply:
-    """One awaited answer: the requester parks on a hub ``Waiter``; the reader fills it.
-
-    Cheaper than ``AsyncResult.get(timeout)`` (no ``gevent.Timeout`` object per request), which
-    matters because this is paid once per round trip.
-    """
-
-    __slots__ = ("_hub", "_waiter", "value")
-
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
-        self._waiter = Waiter(hub)
-        self.value: Any = _UNSET
-
-    def set(self, value: Any) -> None:
-        """Store the answer (or the exception that ended the wait) and wake the requester."""
-        if self.value is _UNSET:
-            self.value = value
-            self._hub.loop.run_callback(self._waiter.switch, None)
-
-    def wait(self, timeout_s: float) -> Any:
-        """Return the answer, an exception instance, or ``_UNSET`` after ``timeout_s``."""
-        if self.value is _UNSET:
-            timer = self._hub.loop.timer(timeout_s)
-            timer.start(self._waiter.switch, None)
-            try:
-                self._waiter.get()
-            finally:
-                timer.close()
-        return self.value
+__all__ = ["NotOpen", "ReplyTimeout", "Session", "SessionEnded"]
 
 
 def _no_hook(name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
     return None
 
 
-class Session:
+class Session(Exchanges):
     """A single WebSocket session.
 
     Args:
@@ -116,11 +64,13 @@ class Session:
         "cookies",
         "source_ip",
         "subprotocol",
+        "failure_class",
         "ended",
         "end",
         "opened_ns",
         "ended_ns",
         "last_received_ns",
+        "last_sent_ns",
         "_conn",
         "_hub",
         "_replies",
@@ -151,11 +101,13 @@ class Session:
         self.cookies = cookies if cookies is not None else dict(options.cookies)
         self.source_ip = source_ip
         self.subprotocol: str | None = None
+        self.failure_class: str | None = None  # the class of a failed handshake
         self.ended = Event()
         self.end: tuple[str, int, str] | None = None  # (who, code, reason)
         self.opened_ns = 0
         self.ended_ns = 0
         self.last_received_ns = 0
+        self.last_sent_ns = 0
         self._conn: Connection | None = None
         self._hub = get_hub()
         self._replies: Correlator[Reply] = Correlator()
@@ -178,6 +130,7 @@ class Session:
                 self.url, self.options, headers=self.headers, cookies=self.cookies, source_ip=self.source_ip
             )
         except HandshakeFailure as failure:
+            self.failure_class = failure.failure_class
             self.recorder.on_handshake_failure(failure.failure_class)
             elapsed_ms = (time.perf_counter_ns() - started) / 1e6
             hinted = HandshakeFailure(
@@ -202,7 +155,9 @@ class Session:
             self.recorder.count("send_on_closed")
             return None
         try:
-            return conn.send(payload, opcode, fin=fin)
+            written = conn.send(payload, opcode, fin=fin)
+            self.last_sent_ns = time.perf_counter_ns()
+            return written
         except ConnectionEnded as ended:
             if ended.stall_us:
                 self.recorder.on_send_stall(ended.stall_us)
@@ -242,151 +197,6 @@ class Session:
         self.recorder.on_send(len(data), stall_us, queue_bytes)
         return True
 
-    def request(self, message: dict[str, Any], *, name: str = "echo", timeout_s: float | None = None) -> Any:
-        """Send a JSON request with a fresh ``id`` and wait for the reply carrying that id.
-
-        Returns the reply (a dict), or None after a recorded failure (timeout, session ended,
-        session not open).
-        """
-        if not self.is_open:
-            self.recorder.count("send_on_closed")
-            return None
-        waiter = Reply(self._hub)
-        sent_ns = time.perf_counter_ns()
-        request_id = self._replies.register(sent_ns, waiter)
-        message["id"] = request_id
-        payload = orjson.dumps(message)
-        if not self._send(payload, OP_TEXT):
-            self._replies.forget(request_id)
-            self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
-            return None
-        answer = waiter.wait(timeout_s or self.options.reply_timeout_s)
-        if answer is _UNSET:
-            self._replies.forget(request_id)
-            self.recorder.count("reply_timeouts")
-            self._fail(name, sent_ns, ReplyTimeout("no reply within the reply timeout"))
-            return None
-        if isinstance(answer, BaseException):
-            self._fail(name, sent_ns, answer)
-            return None
-        rtt_us, reply = answer
-        self.on_request(name, rtt_us / 1000.0, len(payload), None)
-        return reply
-
-    def request_burst(
-        self, messages: list[dict[str, Any]], *, name: str = "echo", timeout_s: float | None = None
-    ) -> list[Any]:
-        """Pipeline requests: write them all with one ``send``, then wait for every reply.
-
-        Each reply is matched by its own ``id`` and is one Locust request with its own RTT, from
-        the moment the burst was written. Returns the replies in order (None for a failure).
-        """
-        if not self.is_open or self._conn is None:
-            self.recorder.count("send_on_closed", len(messages))
-            return [None] * len(messages)
-        sent_ns = time.perf_counter_ns()
-        pending: list[tuple[int, Reply, int]] = []
-        frames: list[bytes] = []
-        for message in messages:
-            waiter = Reply(self._hub)
-            message["id"] = request_id = self._replies.register(sent_ns, waiter)
-            payload = orjson.dumps(message)
-            frames.append(encode_frame(OP_TEXT, payload))
-            pending.append((request_id, waiter, len(payload)))
-        try:
-            stall_us, queue_bytes = self._conn.send_encoded(b"".join(frames))
-        except ConnectionEnded as ended:
-            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
-        else:
-            self.recorder.on_send_batch(len(messages), sum(p[2] for p in pending), stall_us, queue_bytes)
-        deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
-        replies: list[Any] = []
-        for request_id, waiter, size in pending:
-            answer = waiter.wait(max(0.0, (deadline_ns - time.perf_counter_ns()) / 1e9))
-            if answer is _UNSET:
-                self._replies.forget(request_id)
-                self.recorder.count("reply_timeouts")
-                self._fail(name, sent_ns, ReplyTimeout("no reply within the reply timeout"))
-                replies.append(None)
-            elif isinstance(answer, BaseException):
-                self._fail(name, sent_ns, answer)
-                replies.append(None)
-            else:
-                self.on_request(name, answer[0] / 1000.0, size, None)
-                replies.append(answer[1])
-        return replies
-
-    def request_typed(
-        self,
-        message: dict[str, Any],
-        *,
-        reply_type: str,
-        name: str,
-        accept: Callable[[dict[str, Any]], bool] = lambda reply: True,
-        refused: BaseException | None = None,
-        timeout_s: float | None = None,
-    ) -> Any:
-        """Send a JSON message and wait for the next message whose ``type`` is ``reply_type``.
-
-        For protocols whose replies carry no correlation id (``auth`` -> ``auth_result``). A
-        reply that ``accept`` rejects is a failure with the ``refused`` exception.
-        """
-        if not self.is_open:
-            self.recorder.count("send_on_closed")
-            return None
-        waiter = Reply(self._hub)
-        self._typed[reply_type] = waiter
-        sent_ns = time.perf_counter_ns()
-        payload = orjson.dumps(message)
-        try:
-            if not self._send(payload, OP_TEXT):
-                self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
-                return None
-            reply = waiter.wait(timeout_s or self.options.reply_timeout_s)
-        finally:
-            self._typed.pop(reply_type, None)
-        if reply is _UNSET:
-            self.recorder.count("reply_timeouts")
-            self._fail(name, sent_ns, ReplyTimeout(f"no {reply_type} within the reply timeout"))
-            return None
-        if isinstance(reply, BaseException):
-            self._fail(name, sent_ns, reply)
-            return None
-        if not accept(reply):
-            self._fail(name, sent_ns, refused or ReplyTimeout(f"{reply_type} refused"))
-            return None
-        self.on_request(name, (time.perf_counter_ns() - sent_ns) / 1e6, len(payload), None)
-        return reply
-
-    def ping(self, *, name: str = "ping", timeout_s: float | None = None) -> float | None:
-        """Send a protocol ping and wait for its pong; return the RTT in ms or None on failure."""
-        if not self.is_open:
-            self.recorder.count("send_on_closed")
-            return None
-        waiter = Reply(self._hub)
-        sent_ns = time.perf_counter_ns()
-        ping_id = self._replies.register(sent_ns, waiter)
-        if self._write(b"p" + struct.pack("!Q", ping_id), OP_PING) is None:
-            self._replies.forget(ping_id)
-            self._fail(name, sent_ns, SessionEnded("the session ended before the ping was sent"))
-            return None
-        answer = waiter.wait(timeout_s or self.options.reply_timeout_s)
-        if answer is _UNSET:
-            self._replies.forget(ping_id)
-            self.recorder.count("ping_timeouts")
-            self._fail(name, sent_ns, ReplyTimeout("no pong within the pong timeout"))
-            return None
-        if isinstance(answer, BaseException):
-            self._fail(name, sent_ns, answer)
-            return None
-        rtt_ms: float = answer[0] / 1000.0
-        self.on_request(name, rtt_ms, 0, None)
-        return rtt_ms
-
-    def _fail(self, name: str, started_ns: int, exc: BaseException) -> None:
-        self.on_request(name, (time.perf_counter_ns() - started_ns) / 1e6, 0, exc)
-
-    # -- reading ---------------------------------------------------------------------------
     def read_until_end(self) -> tuple[str, int, str]:
         """Read frames until the session ends; return ``(who, code, reason)``."""
         conn = self._conn
@@ -431,54 +241,6 @@ class Session:
                 self._on_close_frame(data)
         assert self.end is not None
         return self.end
-
-    def _on_data(self, data: bytes, is_text: bool, now_ns: int) -> None:
-        recorder = self.recorder
-        recorder.on_receive(len(data))
-        if not is_text:
-            if self.on_message is not None:
-                self.on_message(data)
-            return
-        if data[:1] != b"{":
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                recorder.count("bad_utf8")
-                return
-            if self.on_message is not None:
-                self.on_message(text)
-            return
-        try:
-            message = orjson.loads(data)  # also rejects bad UTF-8
-        except orjson.JSONDecodeError:
-            recorder.count("bad_json")
-            return
-        request_id = message.get("id") if type(message) is dict else None
-        if request_id is not None:
-            matched = self._replies.match(request_id, now_ns)
-            if matched is not None:
-                rtt_ns, waiter = matched
-                recorder.on_rtt(rtt_ns // 1000)
-                waiter.set((rtt_ns // 1000, message))
-                return
-            recorder.count("uncorrelated")
-        if self._typed and type(message) is dict:
-            waiter = self._typed.pop(message.get("type"), None)  # type: ignore[arg-type]
-            if waiter is not None:
-                waiter.set(message)
-                return
-        if self.on_message is not None:
-            self.on_message(message)
-
-    def _on_pong(self, data: bytes, now_ns: int) -> None:
-        if len(data) == 9 and data[:1] == b"p":
-            matched = self._replies.match(struct.unpack("!Q", data[1:])[0], now_ns)
-            if matched is not None:
-                rtt_ns, waiter = matched
-                self.recorder.on_ping_rtt(rtt_ns // 1000)
-                waiter.set((rtt_ns // 1000, None))
-                return
-        self.recorder.count("uncorrelated")
 
     def _on_close_frame(self, data: bytes) -> None:
         code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else close_codes.NO_STATUS
@@ -525,7 +287,9 @@ class Session:
             return
         self.end = (who, code, reason)
         self.ended_ns = time.perf_counter_ns()
-        self.recorder.on_close(who, code, reason)
+        self.recorder.on_close(
+            who, code, reason, lifetime_us=int(self.lifetime_s * 1e6), idle_us=int(self.idle_age_s * 1e6)
+        )
         if self._conn is not None:
             self._conn.close()
         ended = SessionEnded("the session ended before the reply")
@@ -534,6 +298,14 @@ class Session:
             waiter.set(ended)
         self._typed.clear()
         self.ended.set()
+
+    @property
+    def idle_age_s(self) -> float:
+        """Return how long the session has been (or was, at its end) without a frame either way."""
+        if not self.opened_ns:
+            return 0.0
+        last = max(self.last_sent_ns, self.last_received_ns, self.opened_ns)
+        return ((self.ended_ns or time.perf_counter_ns()) - last) / 1e9
 
     @property
     def lifetime_s(self) -> float:

@@ -18,6 +18,7 @@ _US_PER_MS = 1000.0
 #: Histograms kept per process: name -> (highest value, reporting scale).
 HISTOGRAMS: dict[str, tuple[int, float]] = {
     "rtt": (3_600_000_000, _US_PER_MS),  # microseconds, reported in ms
+    "rtt_scheduled": (3_600_000_000, _US_PER_MS),  # from the scheduled send time (coordinated omission)
     "ping_rtt": (3_600_000_000, _US_PER_MS),
     "connect": (3_600_000_000, _US_PER_MS),
     "connect_tcp": (3_600_000_000, _US_PER_MS),
@@ -47,6 +48,9 @@ COUNTERS = (
     "gave_up",
 )
 
+#: Distinct session-end classes with their own lifetime histograms (beyond: "other").
+MAX_END_CLASSES = 24
+
 #: Counters keyed by a class or code.
 KEYED = ("handshake_failures", "closes_server", "closes_client", "abnormal_reasons", "close_reasons")
 
@@ -61,6 +65,8 @@ class Recorder:
         self.histograms = {name: Histogram(highest=h, scale=s) for name, (h, s) in HISTOGRAMS.items()}
         self.concurrent = 0
         self.peak_concurrent = 0
+        #: "who:code" or "abnormal:reason" -> (lifetime, idle age) histograms in µs, reported in s
+        self.ends: dict[str, tuple[Histogram, Histogram]] = {}
 
     # -- samples ---------------------------------------------------------------------------
     def on_open(self, phases_us: dict[str, int]) -> None:
@@ -76,14 +82,33 @@ class Recorder:
         """Record a handshake that failed, by its stable class."""
         self.keyed["handshake_failures"][failure_class] += 1
 
-    def on_close(self, who: str, code: int, reason: str = "") -> None:
-        """Record how an open session ended (``who`` is server, client or abnormal)."""
+    def on_close(
+        self,
+        who: str,
+        code: int,
+        reason: str = "",
+        *,
+        lifetime_us: int | None = None,
+        idle_us: int | None = None,
+    ) -> None:
+        """Record how an open session ended (``who`` is server, client or abnormal), how long it
+        lived and how long it had been idle (no frame either way) when it ended."""
         self.counters["sessions_ended"] += 1
         self.concurrent -= 1
         if who == close_codes.ABNORMAL:
             self.keyed["abnormal_reasons"][reason or "error"] += 1
+            key = f"abnormal:{reason or 'error'}"
         else:
             self.keyed["closes_server" if who == close_codes.SERVER else "closes_client"][str(code)] += 1
+            key = f"{who}:{code}"
+        if lifetime_us is not None and idle_us is not None:
+            ends = self.ends.get(key)
+            if ends is None:
+                if len(self.ends) >= MAX_END_CLASSES:
+                    key = "other"
+                ends = self.ends.setdefault(key, (Histogram(scale=1e6), Histogram(scale=1e6)))
+            ends[0].record(lifetime_us)
+            ends[1].record(idle_us)
 
     def on_send(self, size: int, stall_us: int, queue_bytes: int) -> None:
         """Record one data message handed to the kernel, with its backpressure readings."""
@@ -118,6 +143,10 @@ class Recorder:
         """Record the round trip of a request matched to its reply."""
         self.histograms["rtt"].record(rtt_us)
 
+    def on_rtt_scheduled(self, delay_us: int) -> None:
+        """Record a reply's delay from the time its request was scheduled to be sent."""
+        self.histograms["rtt_scheduled"].record(delay_us)
+
     def on_ping_rtt(self, rtt_us: int) -> None:
         """Record the round trip of a ping matched to its pong."""
         self.histograms["ping_rtt"].record(rtt_us)
@@ -135,6 +164,7 @@ class Recorder:
             "peak_concurrent": self.peak_concurrent,
             "concurrent": self.concurrent,
             "histograms": {n: (h.encode() if encode else h) for n, h in self.histograms.items()},
+            "ends": {k: [(h.encode() if encode else h) for h in pair] for k, pair in self.ends.items()},
         }
 
     def merge_state(self, state: dict[str, Any]) -> None:
@@ -147,10 +177,11 @@ class Recorder:
         for name, values in state["keyed"].items():
             self.keyed[name].update(values)
         for name, value in state["histograms"].items():
-            if isinstance(value, Histogram):
-                self.histograms[name].merge(value)
-            else:
-                self.histograms[name].merge_encoded(value)
+            _merge(self.histograms[name], value)
+        for key, pair in state.get("ends", {}).items():
+            mine = self.ends.setdefault(key, (Histogram(scale=1e6), Histogram(scale=1e6)))
+            _merge(mine[0], pair[0])
+            _merge(mine[1], pair[1])
 
     def take_delta(self, *, encode: bool = True) -> dict[str, Any]:
         """Return everything recorded since the last call, then start over (gauges excepted).
@@ -160,6 +191,7 @@ class Recorder:
         delta = self.state(encode=encode)
         self.counters = Counter({name: 0 for name in COUNTERS})
         self.keyed = {name: Counter() for name in KEYED}
+        self.ends = {}
         if encode:
             for histogram in self.histograms.values():
                 histogram.reset()
@@ -171,3 +203,10 @@ class Recorder:
     def reset(self) -> None:
         """Forget counters and histograms (gauges stay: sessions are still open)."""
         self.take_delta(encode=True)
+
+
+def _merge(histogram: Histogram, value: Histogram | str) -> None:
+    if isinstance(value, Histogram):
+        histogram.merge(value)
+    else:
+        histogram.merge_encoded(value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any
 
 from locust import events
@@ -17,7 +18,7 @@ from loadtest.errors import ConfigError
 from loadtest.metrics.aggregate import Aggregate
 from loadtest.metrics.recorder import Recorder
 from loadtest.plugin import options as ws_options
-from loadtest.plugin import run
+from loadtest.plugin import run, storms
 from loadtest.plugin.state import PluginState, set_state, state_for
 from loadtest.plugin.user import WebSocketUser
 from loadtest.report import checks, csv_files, summary
@@ -30,6 +31,7 @@ EXIT_CONFIG = 2
 
 def _add_options(parser: Any, **_: Any) -> None:
     ws_options.add_arguments(parser)
+    ws_options.add_scenario_arguments(parser)
 
 
 def _fail_config(message: str) -> None:
@@ -67,6 +69,7 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     set_state(environment, state)
     _ENVIRONMENTS.append(environment)
     run.install_distributed(environment)
+    storms.install(environment)
     if run.is_worker(environment):
         return
     if state.csv_prefix:
@@ -97,6 +100,11 @@ def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> No
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
+    state = state_for(environment)
+    if not state.storms.origin_ns:
+        state.storms.origin_ns = time.perf_counter_ns()
+    if state.sampler is None:
+        storms.start(environment)
     run.start_sampler(environment)
 
 

@@ -134,6 +134,86 @@ def add_arguments(parser: Any) -> None:
     )
 
 
+def add_scenario_arguments(parser: Any) -> None:
+    """Add the knobs of the heartbeat, burst and storm scenarios (``scenarios/``)."""
+    add = parser.add_argument
+    add(
+        "--ws-heartbeat-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="heartbeat_idle: seconds between heartbeats; 0 turns them off.",
+    )
+    add(
+        "--ws-heartbeat-kind",
+        default="protocol",
+        choices=("protocol", "app"),
+        help="heartbeat_idle: protocol ping/pong frames, or app {'type':'ping'} -> {'type':'pong'}.",
+    )
+    add(
+        "--ws-pong-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="heartbeat_idle: a pong missing after this declares the session dead (half-open).",
+    )
+    add("--ws-burst-size", type=int, default=10, metavar="N", help="burst_send: messages per burst.")
+    add("--ws-message-size", type=int, default=64, metavar="BYTES", help="burst_send: size of each message.")
+    add(
+        "--ws-burst-interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="burst_send: seconds between bursts.",
+    )
+    add(
+        "--ws-rate",
+        type=float,
+        default=0.0,
+        metavar="PER_S",
+        help="burst_send: a steady rate per session instead of bursts (0: bursts).",
+    )
+    add(
+        "--ws-binary",
+        action="store_true",
+        default=False,
+        help="burst_send: binary messages instead of JSON text.",
+    )
+    add(
+        "--ws-fragment-size",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="burst_send: split messages into frames of at most this size (0: one frame).",
+    )
+    add(
+        "--ws-batch",
+        action="store_true",
+        default=False,
+        help="burst_send: the guide's batcher: up to 10 messages per WebSocket message, within 100 ms.",
+    )
+    add(
+        "--ws-storm-at",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="reconnect_storm: every session drops at once S seconds into the run (0: never).",
+    )
+    add(
+        "--ws-storm-every",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="reconnect_storm: and again every S seconds (0: once).",
+    )
+    add(
+        "--ws-reconnect-after-normal",
+        action="store_true",
+        default=False,
+        help="reconnect_storm: reconnect even after a 1000 close (the guide says not to).",
+    )
+
+
 def _pairs(values: list[str], sep: str, what: str, example: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for value in values:

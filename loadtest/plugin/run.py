@@ -23,6 +23,7 @@ import gevent
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadtest.config import redact_url
+from loadtest.metrics import storm
 from loadtest.plugin.state import PluginState, state_for
 from loadtest.report import checks, console, csv_files, summary
 
@@ -55,6 +56,7 @@ def start_sampler(environment: Any) -> None:
     if state.sampler is None and not is_worker(environment):
         state.started_at, state.started_monotonic = time.time(), time.monotonic()
         state.aggregate.begin(state.started_at)
+        state.storms.origin_ns = time.perf_counter_ns()
         state.sampler = gevent.spawn(_sample_loop, environment)
 
 
@@ -84,10 +86,10 @@ def install_distributed(environment: Any) -> None:
     if isinstance(runner, WorkerRunner):
 
         def report(client_id: str, data: dict[str, Any]) -> None:
-            data["loadtest"] = state.recorder.take_delta()
+            data["loadtest"] = _delta(state)
 
         def final(**_: Any) -> None:
-            runner.send_message(MSG_FINAL, state.recorder.take_delta())
+            runner.send_message(MSG_FINAL, _delta(state))
 
         def flush(environment: Any, msg: Any, **_: Any) -> None:
             runner.stop()  # fires test_stop, which sends MSG_FINAL
@@ -99,10 +101,10 @@ def install_distributed(environment: Any) -> None:
 
         def merge(client_id: str, data: dict[str, Any]) -> None:
             if "loadtest" in data:
-                state.aggregate.ingest(client_id, data["loadtest"])
+                _ingest(state, client_id, data["loadtest"])
 
         def merge_final(environment: Any, msg: Any, **_: Any) -> None:
-            state.aggregate.ingest(msg.node_id, msg.data)
+            _ingest(state, msg.node_id, msg.data)
             state.worker_finals.add(msg.node_id)
 
         def collect(**_: Any) -> None:
@@ -111,6 +113,18 @@ def install_distributed(environment: Any) -> None:
         environment.events.worker_report.add_listener(merge)
         environment.events.test_stopping.add_listener(collect)
         runner.register_message(MSG_FINAL, merge_final)
+
+
+def _delta(state: PluginState) -> dict[str, Any]:
+    delta = state.recorder.take_delta()
+    delta["storms"] = state.storms.summary()  # cumulative per process: the master keeps the latest
+    return delta
+
+
+def _ingest(state: PluginState, source: str, delta: dict[str, Any]) -> None:
+    state.aggregate.ingest(source, delta)
+    if delta.get("storms"):
+        state.storm_states[source] = delta["storms"]
 
 
 def _flush_workers(environment: Any, state: PluginState) -> None:
@@ -152,6 +166,11 @@ def build_summary(environment: Any) -> dict[str, Any]:
             "max_rss_mib": round(usage.ru_maxrss / 1024, 1),
         },
     )
+    if not is_master(environment) and state.storms.storms:
+        state.storm_states["local"] = state.storms.summary()
+    result["storms"] = storm.merge(list(state.storm_states.values()))
+    if state.scenario:
+        result["scenario"] = dict(state.scenario)
     if is_master(environment):
         result["workers"] = {"reported": len(state.aggregate.sources_seen), "lost": list(state.lost_workers)}
     return result

@@ -10,6 +10,7 @@ from loadtest.config import SessionOptions
 from loadtest.metrics.aggregate import Aggregate
 from loadtest.metrics.backoff import Backoff
 from loadtest.metrics.recorder import Recorder
+from loadtest.metrics.storm import StormTracker
 from loadtest.report.checks import Check
 
 _ATTRIBUTE = "_loadtest_state"
@@ -29,6 +30,10 @@ class PluginState:
     recorder: Recorder = field(default_factory=Recorder)
     aggregate: Aggregate = field(default_factory=Aggregate)
     checks: list[Check] = field(default_factory=list)
+    storms: StormTracker = field(default_factory=StormTracker)
+    #: the latest storm states of each source (a worker, or "local"), merged for the summary
+    storm_states: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    scenario: dict[str, Any] = field(default_factory=dict)
     summary_path: str = ""
     report_path: str = ""
     junit_path: str = ""

@@ -8,6 +8,7 @@ are samples, never exceptions that kill the user.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ from loadtest.config import SessionOptions, join_url, validate_target_url, with_
 from loadtest.errors import HandshakeFailure, LoadtestError, TargetURLError
 from loadtest.metrics import close_codes
 from loadtest.metrics.backoff import Backoff
+from loadtest.metrics.storm import Storm
 from loadtest.plugin.state import state_for
 from loadtest.session import Session
 
@@ -53,6 +55,8 @@ class WebSocketUser(User):
     session_options: ClassVar[SessionOptions | None] = None
     backoff: ClassVar[Backoff | None] = None
     reconnect_after_normal_close: ClassVar[bool] = True
+    #: consecutive failed connects before giving up when --ws-reconnect-max-attempts is 0 (never)
+    default_max_attempts: ClassVar[int] = 0
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -60,10 +64,16 @@ class WebSocketUser(User):
         self.recorder = state.recorder
         self.options: SessionOptions = self.session_options or state.session_options
         self.reconnect: Backoff = self.backoff or state.backoff
+        if self.reconnect.max_attempts == 0 and self.default_max_attempts:
+            self.reconnect = dataclasses.replace(self.reconnect, max_attempts=self.default_max_attempts)
         self.cookies: dict[str, str] = dict(self.options.cookies)
         self.ws: Session | None = None
         self.gave_up = False
         self._lifecycle_greenlet: gevent.Greenlet | None = None
+        self._storms = state.storms
+        self._lost_storm: Storm | None = None
+        self._lost_ns = 0
+        self._lost_attempts = 0
         self._opener: gevent.Greenlet | None = None
         self._open = Event()
         self._stopping = False
@@ -176,6 +186,8 @@ class WebSocketUser(User):
         who, code, reason = session.end
         if who == close_codes.CLIENT or (who == close_codes.SERVER and code in EXPECTED_SERVER_CODES):
             return
+        if reason == "storm":  # a drop we caused on purpose (reconnect_storm): not a failure
+            return
         if who == close_codes.SERVER:
             text = f"server closed {code}: {close_codes.meaning(code)} ({close_codes.hint(code)})"
         else:
@@ -194,12 +206,39 @@ class WebSocketUser(User):
             logger.exception("the session reader failed; the session is ended as abnormal and reopened")
             session.declare_dead("error")
 
+    # -- reconnect storms: time from losing a session to the next open, attempts, by storm ---------
+    def _lost(self, session: Session) -> None:
+        now_ns = time.perf_counter_ns()
+        self._lost_ns, self._lost_attempts = now_ns, 0
+        self._lost_storm = self._storms.on_lost(now_ns, self.recorder.concurrent + 1)
+
+    def _recovered(self) -> None:
+        storm, lost_ns = self._lost_storm, self._lost_ns
+        self._lost_storm, self._lost_ns = None, 0
+        if storm is not None and lost_ns:
+            now_ns = time.perf_counter_ns()
+            storm.recovered += 1
+            storm.recovery.record((now_ns - lost_ns) // 1000)
+            storm.attempts.record(self._lost_attempts)
+            self._storms.on_open(now_ns, self.recorder.concurrent)
+
+    def drop_session(self, reason: str = "storm") -> None:
+        """Lose the session at once, without a close frame (a simulated network drop); it reconnects."""
+        session = self.ws
+        if session is not None and session.is_open:
+            session.declare_dead(reason)
+
     def _lifecycle(self) -> None:
         failures = 0
         while not self._stopping:
+            storm = self._lost_storm
+            if storm is not None:
+                storm.on_attempt(time.perf_counter_ns())
+                self._lost_attempts += 1
             session = self._open_session()
             if session is not None:
                 failures = 0
+                self._recovered()
                 # Authentication and on_session_open need replies, so they run beside the reader
                 # (a short-lived greenlet); tasks see the session only once they succeeded.
                 self._opener = opener = gevent.spawn(self._after_open, session)
@@ -212,13 +251,19 @@ class WebSocketUser(User):
                     return
                 self._report_end(session)
                 assert session.end is not None
+                if session.end[0] != close_codes.CLIENT:
+                    self._lost(session)
                 if session.end[:2] == (close_codes.SERVER, 1000) and not self.reconnect_after_normal_close:
                     return
                 delay_s = self.reconnect.delay_s(0)
             else:
                 failures += 1
+                if storm is not None and self.ws is not None and self.ws.failure_class:
+                    storm.failures[self.ws.failure_class] += 1
                 if self.reconnect.gives_up(failures):
                     self.gave_up = True
+                    if storm is not None:
+                        storm.gave_up += 1
                     self.recorder.count("gave_up")
                     logger.warning("a user gave up after %d consecutive failed connects", failures)
                     return

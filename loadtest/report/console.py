@@ -53,6 +53,8 @@ def render(summary: dict[str, Any]) -> str:
         f"max={bp['send_queue_bytes']['max']}; send stall ms p99={_fmt(bp['send_stall_ms']['p99'])} "
         f"max={_fmt(bp['send_stall_ms']['max'])}; over {bp['threshold_bytes']} B: {bp['over_threshold']}"
     )
+    for suspect in summary.get("idle_timeout_suspects", []):
+        lines.append(f" idle timeout? {suspect['message']}")
     errors = {k: v for k, v in summary["errors"].items() if v}
     if errors:
         lines.append(" errors: " + ", ".join(f"{k}={v}" for k, v in errors.items()))

@@ -10,12 +10,17 @@ import orjson
 
 from loadtest.metrics.histogram import Histogram
 from loadtest.metrics.recorder import Recorder
+from loadtest.report import lifetimes
 
 SCHEMA = "loadtest.summary/1"
 
 
 def _short(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: summary[k] for k in ("p50", "p99", "max")}
+
+
+def _per_s(count: int, duration_s: float) -> float:
+    return round(count / duration_s, 3) if duration_s > 0 else 0.0
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -79,6 +84,7 @@ def build(
             )
         },
         "rtt_ms": hist["rtt"].summary(),
+        "rtt_scheduled_ms": hist["rtt_scheduled"].summary(),
         "ping_rtt_ms": hist["ping_rtt"].summary(),
         "connect_ms": hist["connect"].summary(),
         "connect_phases_ms": {
@@ -92,6 +98,14 @@ def build(
             "over_threshold": counters["over_threshold"],
             "threshold_bytes": recorder.backpressure_threshold_bytes,
         },
+        "throughput": {
+            "messages_sent_per_s": _per_s(counters["messages_sent"], duration_s),
+            "messages_received_per_s": _per_s(counters["messages_received"], duration_s),
+            "bytes_sent_per_s": _per_s(counters["bytes_sent"], duration_s),
+            "bytes_received_per_s": _per_s(counters["bytes_received"], duration_s),
+        },
+        "session_ends": (ends := lifetimes.end_rows(recorder.ends)),
+        "idle_timeout_suspects": lifetimes.idle_timeout_suspects(ends),
         "locust": dict(locust_totals or {}),
         "process": dict(process or {}),
     }

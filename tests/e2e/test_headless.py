@@ -81,7 +81,9 @@ def test_no_host_starts_the_embedded_target(tmp_path: Path) -> None:
     assert s["target"].startswith("ws://127.0.0.1:")
     assert s["sessions"] == {"opened": 3, "ended": 3, "open_at_end": 0, "peak_concurrent": 3}
     assert s["closes"]["client"] == {"1000": 3}
-    assert s["messages"]["sent"] == s["messages"]["received"] == s["rtt_ms"]["count"] > 0
+    assert s["messages"]["received"] == s["rtt_ms"]["count"] > 0
+    # a request written just before a user's close frame may never be echoed: at most one per user
+    assert 0 <= s["messages"]["sent"] - s["messages"]["received"] <= 3
     assert "closed by" in proc.stdout and "normal closure" in proc.stdout
 
 

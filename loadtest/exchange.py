@@ -1,0 +1,325 @@
+"""Request/reply over a session: correlation ids, pipelined bursts, typed replies, pings.
+
+A mixin of :class:`loadtest.session.Session` (kept apart so each module reads in one sitting).
+Replies are matched by the ``id`` of a JSON message (or of each element of a JSON array, for
+batched messages), by an 8-byte id after a magic prefix in binary messages, and pongs by their
+payload. Every round trip is recorded twice where a schedule is given: from the actual send
+(raw RTT) and from the scheduled send time (so a stalled sender cannot hide its own delay).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from gevent.hub import Hub, Waiter
+
+from loadtest.errors import ConnectionEnded, LoadtestError
+from loadtest.frames import OP_BINARY, OP_PING, OP_TEXT, encode_message
+from loadtest.metrics import close_codes
+
+if TYPE_CHECKING:
+    from loadtest.correlation import Correlator
+    from loadtest.metrics.recorder import Recorder
+    from loadtest.transport import Connection
+
+#: Binary requests start with this, then an 8-byte big-endian id (echo servers send it back).
+BINARY_MAGIC = b"\xffLT"
+_BINARY_ID = struct.Struct("!Q")
+
+
+class ReplyTimeout(LoadtestError):
+    """No reply arrived within the reply timeout."""
+
+
+class SessionEnded(LoadtestError):
+    """The session ended while a request awaited its reply."""
+
+
+class NotOpen(LoadtestError):
+    """A send was attempted on a session that is not open."""
+
+
+_UNSET: Any = object()
+_NO_FRAGMENTS: list[bytes] = []  # shared and never mutated: a fragment sequence starts a new list
+
+
+class Reply:
+    """One awaited answer: the requester parks on a hub ``Waiter``; the reader fills it.
+
+    Cheaper than ``AsyncResult.get(timeout)`` (no ``gevent.Timeout`` object per request), which
+    matters because this is paid once per round trip.
+    """
+
+    __slots__ = ("_hub", "_waiter", "value", "ping", "scheduled_ns")
+
+    def __init__(self, hub: Hub, *, ping: bool = False, scheduled_ns: int = 0) -> None:
+        self._hub = hub
+        self._waiter = Waiter(hub)
+        self.value: Any = _UNSET
+        self.ping = ping  # its RTT goes to the ping histogram
+        self.scheduled_ns = scheduled_ns  # when the schedule wanted it sent (0: no schedule)
+
+    def set(self, value: Any) -> None:
+        """Store the answer (or the exception that ended the wait) and wake the requester."""
+        if self.value is _UNSET:
+            self.value = value
+            self._hub.loop.run_callback(self._waiter.switch, None)
+
+    def wait(self, timeout_s: float) -> Any:
+        """Return the answer, an exception instance, or ``_UNSET`` after ``timeout_s``."""
+        if self.value is _UNSET:
+            timer = self._hub.loop.timer(timeout_s)
+            timer.start(self._waiter.switch, None)
+            try:
+                self._waiter.get()
+            finally:
+                timer.close()
+        return self.value
+
+
+class Exchanges:
+    """Request/reply methods of a session (see the module docstring)."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        recorder: Recorder
+        options: Any
+        on_request: Callable[[str, float, int, BaseException | None], None]
+        on_message: Callable[[Any], None] | None
+        _hub: Hub
+        _replies: Correlator[Reply]
+        _typed: dict[str, Reply]
+        _conn: Connection | None
+        last_sent_ns: int
+
+        @property
+        def is_open(self) -> bool: ...
+        def _send(self, payload: bytes, opcode: int) -> bool: ...
+        def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None: ...
+        def _finish(self, who: str, code: int, reason: str) -> None: ...
+
+    def request(
+        self,
+        message: dict[str, Any],
+        *,
+        name: str = "echo",
+        timeout_s: float | None = None,
+        ping: bool = False,
+    ) -> Any:
+        """Send a JSON request with a fresh ``id`` and wait for the reply carrying that id.
+
+        Returns the reply, or None after a recorded failure (timeout, session ended, not open).
+        ``ping=True`` records the round trip as a ping RTT (an application-level heartbeat).
+        """
+        return self.request_burst([message], name=name, timeout_s=timeout_s, ping=ping)[0]
+
+    def request_burst(
+        self,
+        messages: list[dict[str, Any]] | list[bytes],
+        *,
+        name: str = "echo",
+        timeout_s: float | None = None,
+        ping: bool = False,
+        scheduled_ns: int = 0,
+        fragment_bytes: int = 0,
+        batch: int = 0,
+    ) -> list[Any]:
+        """Pipeline requests: write them all with one ``send``, then wait for every reply.
+
+        Args:
+            messages: JSON objects (text; each gets an ``id``) or byte strings (binary; each is
+                prefixed with :data:`BINARY_MAGIC` and an 8-byte id).
+            scheduled_ns: when the schedule wanted this burst sent (``perf_counter_ns``); each
+                reply's delay from it is recorded in ``rtt_scheduled_ms`` beside the raw RTT.
+            fragment_bytes: split every message into frames of at most this many bytes.
+            batch: send the JSON objects as JSON array messages of at most this many (the
+                guide's batcher); 0 sends each on its own.
+
+        Returns the replies in order (None for each failure). Each is one Locust request.
+        """
+        conn = self._conn
+        if not self.is_open or conn is None:
+            self.recorder.count("send_on_closed", len(messages))
+            return [None] * len(messages)
+        sent_ns = time.perf_counter_ns()
+        pending: list[tuple[int, Reply, int]] = []
+        payloads: list[tuple[bytes, int]] = []
+        for message in messages:
+            waiter = Reply(self._hub, ping=ping, scheduled_ns=scheduled_ns)
+            request_id = self._replies.register(sent_ns, waiter)
+            if isinstance(message, bytes):
+                payload, opcode = BINARY_MAGIC + _BINARY_ID.pack(request_id) + message, OP_BINARY
+            else:
+                message["id"] = request_id
+                payload, opcode = orjson.dumps(message), OP_TEXT
+            pending.append((request_id, waiter, len(payload)))
+            payloads.append((payload, opcode))
+        if batch > 1 and len(payloads) > 1 and all(op == OP_TEXT for _, op in payloads):
+            payloads = [
+                (orjson.dumps(messages[i : i + batch]), OP_TEXT) for i in range(0, len(messages), batch)
+            ]
+        data = b"".join(encode_message(op, payload, fragment_bytes) for payload, op in payloads)
+        try:
+            stall_us, queue_bytes = conn.send_encoded(data)
+        except ConnectionEnded as ended:
+            if ended.stall_us:
+                self.recorder.on_send_stall(ended.stall_us)
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+        else:
+            self.last_sent_ns = time.perf_counter_ns()  # type: ignore[misc]  # a Session slot
+            self.recorder.on_send_batch(
+                len(payloads), sum(len(p) for p, _ in payloads), stall_us, queue_bytes
+            )
+        deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
+        return [self._await(name, item, sent_ns, deadline_ns, "reply_timeouts") for item in pending]
+
+    def _await(
+        self, name: str, item: tuple[int, Reply, int], sent_ns: int, deadline_ns: int, counter: str
+    ) -> Any:
+        request_id, waiter, size = item
+        answer = waiter.wait(max(0.0, (deadline_ns - time.perf_counter_ns()) / 1e9))
+        if answer is _UNSET:
+            self._replies.forget(request_id)
+            self.recorder.count(counter)
+            what = "pong" if counter == "ping_timeouts" else "reply"
+            self._fail(name, sent_ns, ReplyTimeout(f"no {what} within the timeout"))
+            return None
+        if isinstance(answer, BaseException):
+            self._fail(name, sent_ns, answer)
+            return None
+        rtt_us, reply = answer
+        self.on_request(name, rtt_us / 1000.0, size, None)
+        return reply if reply is not None else rtt_us / 1000.0
+
+    def request_typed(
+        self,
+        message: dict[str, Any],
+        *,
+        reply_type: str,
+        name: str,
+        accept: Callable[[dict[str, Any]], bool] = lambda reply: True,
+        refused: BaseException | None = None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """Send a JSON message and wait for the next message whose ``type`` is ``reply_type``.
+
+        For protocols whose replies carry no correlation id (``auth`` -> ``auth_result``). A
+        reply that ``accept`` rejects is a failure with the ``refused`` exception.
+        """
+        if not self.is_open:
+            self.recorder.count("send_on_closed")
+            return None
+        waiter = Reply(self._hub)
+        self._typed[reply_type] = waiter
+        sent_ns = time.perf_counter_ns()
+        payload = orjson.dumps(message)
+        try:
+            if not self._send(payload, OP_TEXT):
+                self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
+                return None
+            reply = waiter.wait(timeout_s or self.options.reply_timeout_s)
+        finally:
+            self._typed.pop(reply_type, None)
+        if reply is _UNSET:
+            self.recorder.count("reply_timeouts")
+            self._fail(name, sent_ns, ReplyTimeout(f"no {reply_type} within the reply timeout"))
+            return None
+        if isinstance(reply, BaseException):
+            self._fail(name, sent_ns, reply)
+            return None
+        if not accept(reply):
+            self._fail(name, sent_ns, refused or ReplyTimeout(f"{reply_type} refused"))
+            return None
+        self.on_request(name, (time.perf_counter_ns() - sent_ns) / 1e6, len(payload), None)
+        return reply
+
+    def ping(self, *, name: str = "ping", timeout_s: float | None = None) -> float | None:
+        """Send a protocol ping and wait for its pong; return the RTT in ms or None on failure."""
+        if not self.is_open:
+            self.recorder.count("send_on_closed")
+            return None
+        waiter = Reply(self._hub, ping=True)
+        sent_ns = time.perf_counter_ns()
+        ping_id = self._replies.register(sent_ns, waiter)
+        if self._write(b"p" + _BINARY_ID.pack(ping_id), OP_PING) is None:
+            self._replies.forget(ping_id)
+            self._fail(name, sent_ns, SessionEnded("the session ended before the ping was sent"))
+            return None
+        deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
+        rtt_ms: float | None = self._await(name, (ping_id, waiter, 0), sent_ns, deadline_ns, "ping_timeouts")
+        return rtt_ms
+
+    def _fail(self, name: str, started_ns: int, exc: BaseException) -> None:
+        self.on_request(name, (time.perf_counter_ns() - started_ns) / 1e6, 0, exc)
+
+    # -- matching, called by the reader ------------------------------------------------------
+    def _match(self, request_id: object, message: Any, now_ns: int) -> bool:
+        matched = self._replies.match(request_id, now_ns)
+        if matched is None:
+            return False
+        rtt_ns, waiter = matched
+        rtt_us = rtt_ns // 1000
+        if waiter.ping:
+            self.recorder.on_ping_rtt(rtt_us)
+        else:
+            self.recorder.on_rtt(rtt_us)
+        if waiter.scheduled_ns:
+            self.recorder.on_rtt_scheduled((now_ns - waiter.scheduled_ns) // 1000)
+        waiter.set((rtt_us, message))
+        return True
+
+    def _on_data(self, data: bytes, is_text: bool, now_ns: int) -> None:
+        recorder = self.recorder
+        recorder.on_receive(len(data))
+        if not is_text:
+            if data[:3] == BINARY_MAGIC and len(data) >= 11:
+                if self._match(_BINARY_ID.unpack_from(data, 3)[0], data[11:], now_ns):
+                    return
+                recorder.count("uncorrelated")
+            if self.on_message is not None:
+                self.on_message(data)
+            return
+        first = data[:1]
+        if first != b"{" and first != b"[":
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                recorder.count("bad_utf8")
+                return
+            if self.on_message is not None:
+                self.on_message(text)
+            return
+        try:
+            message = orjson.loads(data)  # also rejects bad UTF-8
+        except orjson.JSONDecodeError:
+            recorder.count("bad_json")
+            return
+        for item in message if type(message) is list else (message,):
+            self._on_json(item, now_ns)
+
+    def _on_json(self, message: Any, now_ns: int) -> None:
+        request_id = message.get("id") if type(message) is dict else None
+        if request_id is not None:
+            if self._match(request_id, message, now_ns):
+                return
+            self.recorder.count("uncorrelated")
+        if self._typed and type(message) is dict:
+            waiter = self._typed.pop(message.get("type"), None)  # type: ignore[arg-type]
+            if waiter is not None:
+                waiter.set(message)
+                return
+        if self.on_message is not None:
+            self.on_message(message)
+
+    def _on_pong(self, data: bytes, now_ns: int) -> None:
+        if (
+            len(data) == 9
+            and data[:1] == b"p"
+            and self._match(_BINARY_ID.unpack_from(data, 1)[0], None, now_ns)
+        ):
+            return
+        self.recorder.count("uncorrelated")
