@@ -44,7 +44,8 @@ class HandshakeFailure(LoadtestError):
 class ConnectionEnded(LoadtestError):
     """The transport ended: ``reason`` is ``eof``, ``reset``, ``send_timeout``, ``dead`` or ``error``."""
 
-    def __init__(self, reason: str, *, stall_us: int = 0) -> None:
+    def __init__(self, reason: str, *, stall_us: int = 0, queue_bytes: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
         self.stall_us = stall_us
+        self.queue_bytes = queue_bytes

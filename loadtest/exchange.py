@@ -167,7 +167,7 @@ class Exchanges:
             stall_us, queue_bytes = conn.send_encoded(data)
         except ConnectionEnded as ended:
             if ended.stall_us:
-                self.recorder.on_send_stall(ended.stall_us)
+                self.recorder.on_send_stall(ended.stall_us, ended.queue_bytes)
             self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
         else:
             self.last_sent_ns = time.perf_counter_ns()  # type: ignore[misc]  # a Session slot

@@ -160,7 +160,7 @@ class Session(Exchanges):
             return written
         except ConnectionEnded as ended:
             if ended.stall_us:
-                self.recorder.on_send_stall(ended.stall_us)
+                self.recorder.on_send_stall(ended.stall_us, ended.queue_bytes)
             self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
             return None
 

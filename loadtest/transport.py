@@ -278,8 +278,9 @@ class Connection:
                         self._sock.sendall(memoryview(data)[sent:])
             except TimeoutError as exc:
                 self.broken = True
+                stall_us = (time.perf_counter_ns() - started) // 1000
                 raise ConnectionEnded(
-                    "send_timeout", stall_us=(time.perf_counter_ns() - started) // 1000
+                    "send_timeout", stall_us=stall_us, queue_bytes=self.queue_bytes()
                 ) from exc
             except (ConnectionResetError, BrokenPipeError) as exc:
                 self.broken = True

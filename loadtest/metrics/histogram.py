@@ -67,6 +67,8 @@ class Histogram:
 
     def merge(self, other: Histogram) -> None:
         """Add every value of ``other`` to this histogram (exact, not an average)."""
+        if not other.count:
+            return  # HdrHistogram.add of an empty histogram would set min to 0
         self._hdr.add(other._hdr)
         self.clamped += other.clamped
 

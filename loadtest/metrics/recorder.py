@@ -130,9 +130,13 @@ class Recorder:
         if queue_bytes >= self.backpressure_threshold_bytes:
             counters["over_threshold"] += 1
 
-    def on_send_stall(self, stall_us: int) -> None:
-        """Record time blocked in a send that never completed (it ended the session)."""
+    def on_send_stall(self, stall_us: int, queue_bytes: int = 0) -> None:
+        """Record a send that never completed (it ended the session): time blocked, queue left."""
         self.histograms["send_stall"].record(stall_us)
+        if queue_bytes:
+            self.histograms["send_queue_bytes"].record(queue_bytes)
+            if queue_bytes >= self.backpressure_threshold_bytes:
+                self.counters["over_threshold"] += 1
 
     def on_receive(self, size: int) -> None:
         """Record one data message received."""

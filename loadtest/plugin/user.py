@@ -212,8 +212,16 @@ class WebSocketUser(User):
         self._lost_ns, self._lost_attempts = now_ns, 0
         self._lost_storm = self._storms.on_lost(now_ns, self.recorder.concurrent + 1)
 
+    def _storm_of_loss(self) -> Storm | None:
+        # A server-side storm is detected only after several losses: the first ones join it late.
+        if self._lost_storm is None and self._lost_ns:
+            current = self._storms.current
+            if current is not None and current.started_ns <= self._lost_ns and current.fleet_back_ns is None:
+                self._lost_storm = current
+        return self._lost_storm
+
     def _recovered(self) -> None:
-        storm, lost_ns = self._lost_storm, self._lost_ns
+        storm, lost_ns = self._storm_of_loss(), self._lost_ns
         self._lost_storm, self._lost_ns = None, 0
         if storm is not None and lost_ns:
             now_ns = time.perf_counter_ns()
@@ -231,7 +239,7 @@ class WebSocketUser(User):
     def _lifecycle(self) -> None:
         failures = 0
         while not self._stopping:
-            storm = self._lost_storm
+            storm = self._storm_of_loss()
             if storm is not None:
                 storm.on_attempt(time.perf_counter_ns())
                 self._lost_attempts += 1

@@ -18,6 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.frames import Opcode
 from websockets.protocol import CLOSED, OPEN
 
 from loadtest.server.options import ServerOptions
@@ -52,10 +53,23 @@ class TargetConnection(ServerConnection):
         self.last_activity = self.loop.time()
         self.aborted_by_server = False
         self.is_stats_request = False
+        self.partial_bytes = 0  # payload bytes of a fragmented message still arriving
 
     def process_event(self, event: Any) -> None:
-        """Note the time of every received frame (data or control), then process it."""
+        """Note the time of every received frame, count data messages as they arrive, process it.
+
+        Counting here, not in the handler, counts every message that reached the server, even
+        those still queued when the connection closes (the handler never sees those).
+        """
         self.last_activity = self.loop.time()
+        opcode = getattr(event, "opcode", None)
+        if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self.partial_bytes += len(event.data)
+            if event.fin:
+                stats = self.target.stats
+                stats.received += 1
+                stats.bytes_received += self.partial_bytes
+                self.partial_bytes = 0
         super().process_event(event)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -213,8 +227,6 @@ class TargetServer:
         while True:
             message = await connection.recv()
             payload = message.encode() if isinstance(message, str) else message
-            stats.received += 1
-            stats.bytes_received += len(payload)
             if opts.read_delay:
                 await asyncio.sleep(opts.read_delay)
             if awaiting_auth:

@@ -1,0 +1,110 @@
+"""The HTML report (``--ws-report``): one self-contained file, readable offline.
+
+Inline CSS and inline SVG charts drawn here, no script and no external URL: Locust's request
+statistics and failures, every WebSocket table, the sessions line, the checks and the charts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from locust.stats import StatsEntry
+
+from loadtest.report import page
+from loadtest.report.page import esc
+from loadtest.report.tables import all_tables, session_row
+
+_LOCUST_HEADINGS = (
+    "Type",
+    "Name",
+    "Requests",
+    "Failures",
+    "Median ms",
+    "95%ile ms",
+    "99%ile ms",
+    "Average ms",
+    "Min ms",
+    "Max ms",
+    "Requests/s",
+)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}"
+
+
+def _locust_row(entry: StatsEntry, *, kind: str | None = None) -> list[str]:
+    has = entry.num_requests > 0
+    return [
+        (entry.method or "") if kind is None else kind,
+        entry.name,
+        str(entry.num_requests),
+        str(entry.num_failures),
+        _ms(entry.median_response_time) if has else "—",
+        _ms(entry.get_response_time_percentile(0.95)) if has else "—",
+        _ms(entry.get_response_time_percentile(0.99)) if has else "—",
+        _ms(entry.avg_response_time) if has else "—",
+        _ms(entry.min_response_time) if has else "—",
+        _ms(entry.max_response_time) if has else "—",
+        f"{entry.total_rps:.2f}",
+    ]
+
+
+def locust_stats_html(stats: Any) -> str:
+    """Return Locust's request statistics table (every entry, then the aggregated row)."""
+    entries = [stats.entries[key] for key in sorted(stats.entries.keys())]
+    rows = [_locust_row(entry) for entry in entries]
+    rows.append(_locust_row(stats.total, kind=""))
+    return page.grid_html(_LOCUST_HEADINGS, rows, numeric_from=2, empty="no requests")
+
+
+def locust_failures_html(stats: Any) -> str:
+    """Return Locust's failures (method, name, error, occurrences), most frequent first."""
+    errors = sorted(stats.errors.values(), key=lambda e: -e.occurrences)
+    rows = [(e.method, e.name, e.parse_error(e.error), e.occurrences) for e in errors]
+    return page.grid_html(("Type", "Name", "Error", "Occurrences"), rows, numeric_from=4, empty="no failures")
+
+
+def render(environment: Any, result: dict[str, Any], series: list[dict[str, Any]]) -> str:
+    """Return the whole report for one finished run as a self-contained HTML document."""
+    target = result.get("target") or "(no target)"
+    duration = float(result.get("duration_s") or 0.0)
+    checks = result.get("checks") or []
+    passed = result.get("passed", all(c.get("passed") for c in checks))
+    verdict = (
+        ""
+        if not checks
+        else ' · <span class="pass">PASSED</span>'
+        if passed
+        else ' · <span class="fail">FAILED</span>'
+    )
+    generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
+    tables = all_tables(result)
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>WebSocket load test: {esc(target)} ({duration:.1f} s)</title>",
+        f"<style>{page.CSS}</style></head><body>",
+        f"<h1>WebSocket load test: {esc(target)}</h1>",
+        f'<p class="meta">Duration {duration:.1f} s · generated {esc(generated)}{verdict}</p>',
+        page.sessions_html(session_row(result)),
+        "<h2>Checks</h2>",
+        page.checks_html(checks),
+        "<h2>Over time</h2>",
+        page.charts_html(series) if series else '<p class="meta">No samples were taken.</p>',
+    ]
+    for name in page.COLUMNS:
+        parts += [f"<h2>{esc(page.TITLES[name])}</h2>", page.table_html(name, tables[name])]
+    stats = environment.stats
+    parts += [
+        "<h2>Locust request statistics</h2>",
+        locust_stats_html(stats),
+        "<h2>Locust failures</h2>",
+        locust_failures_html(stats),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
