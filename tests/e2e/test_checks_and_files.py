@@ -130,3 +130,78 @@ def test_csv_files_next_to_locusts(tmp_path: Path) -> None:
         Path(f"{prefix}_ws_handshake_failures.csv").exists()
         and Path(f"{prefix}_ws_backpressure.csv").exists()
     )
+
+
+def test_checks_from_locust_conf(tmp_path: Path) -> None:
+    (tmp_path / "locust.conf").write_text(
+        "headless = true\nusers = 2\nspawn-rate = 2\nrun-time = 2s\n"
+        "ws-check = [rtt_ms.p99<1000, closes.abnormal>=1]\nws-summary = s.json\n"
+    )
+    proc = locust(cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    checks = json.loads((tmp_path / "s.json").read_text())["checks"]
+    assert [(c["name"], c["passed"]) for c in checks] == [
+        ("rtt_ms.p99<1000", True),
+        ("closes.abnormal>=1", False),
+    ]
+
+
+def test_sigterm_mid_run_leaves_a_complete_summary_and_report(tmp_path: Path, serve) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.e2e.test_headless import ECHO, ROOT
+    from tests.integration.sessions import settled_stats
+
+    server = serve("--close-every", "3", "--close-code", "1011", "--close-after", "0.3")
+    out, report, junit = tmp_path / "s.json", tmp_path / "report.html", tmp_path / "checks.xml"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            ECHO,
+            "--headless",
+            "--host",
+            server.url,
+            "-u",
+            "3",
+            "-r",
+            "3",
+            "-t",
+            "60s",
+            "--ws-summary",
+            str(out),
+            "--ws-report",
+            str(report),
+            "--ws-junit",
+            str(junit),
+            "--ws-check",
+            "closes.abnormal==0",
+            "--ws-sample-interval",
+            "0.5",
+            "--ws-reconnect-base",
+            "0.1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 20
+    while server.stats()["closes"]["server"].get("1011", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 1  # the check passed; the server's 1011 closes are Locust failures
+    s, stats = json.loads(out.read_text()), settled_stats(server)
+    assert (
+        s["closes"]["server"] == stats["closes"]["server"]
+        and s["closes"]["client"] == stats["closes"]["client"]
+    )
+    html = report.read_text()
+    assert "1011" in html and "internal server error" in html and "<svg" in html
+    assert ET.parse(junit).getroot().get("tests") == "1"
