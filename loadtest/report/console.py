@@ -8,6 +8,10 @@ from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import hint as handshake_hint
 
 
+def _fmt_int(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -40,19 +44,42 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f" {'handshake failure':<18} {'count':>7}  hint")
         for name, count in sorted(failures.items(), key=lambda item: -item[1]):
             lines.append(f" {name:<18} {count:>7}  {handshake_hint(name)}")
-    for key, label in (("rtt_ms", "RTT"), ("ping_rtt_ms", "ping RTT"), ("connect_ms", "connect")):
-        h = summary[key]
+    keys = (("rtt_ms", "RTT"), ("rtt_scheduled_ms", "RTT from schedule"), ("ping_rtt_ms", "ping RTT"))
+    for key, label in (*keys, ("connect_ms", "connect")):
+        h = summary.get(key)
+        if h is None:
+            continue
         if h["count"]:
             lines.append(
                 f" {label:<9} ms  n={h['count']} p50={_fmt(h['p50'])} p90={_fmt(h['p90'])} "
                 f"p99={_fmt(h['p99'])} p99.9={_fmt(h['p999'])} max={_fmt(h['max'])}"
             )
     bp = summary["backpressure"]
+    queue, stall = bp["send_queue_bytes"], bp["send_stall_ms"]
     lines.append(
-        f" send queue bytes p50={bp['send_queue_bytes']['p50']} p99={bp['send_queue_bytes']['p99']} "
-        f"max={bp['send_queue_bytes']['max']}; send stall ms p99={_fmt(bp['send_stall_ms']['p99'])} "
-        f"max={_fmt(bp['send_stall_ms']['max'])}; over {bp['threshold_bytes']} B: {bp['over_threshold']}"
+        f" send queue bytes p50={_fmt_int(queue['p50'])} p99={_fmt_int(queue['p99'])}"
+        f" max={_fmt_int(queue['max'])};"
+        f" send stall ms p99={_fmt(stall['p99'])} max={_fmt(stall['max'])};"
+        f" over {bp['threshold_bytes']} B: {bp['over_threshold']}"
     )
+    if "throughput" in summary:
+        t = summary["throughput"]
+        lines.append(
+            f" throughput: {t['messages_sent_per_s']:.1f} msg/s sent,"
+            f" {t['messages_received_per_s']:.1f} msg/s received, {t['bytes_sent_per_s'] / 1024:.1f} KiB/s sent"
+        )
+    for storm in summary.get("storms", []):
+        recovery, attempts = storm["recovery_ms"], storm["attempts_per_recovery"]
+        back = "never" if storm["fleet_back_s"] is None else f"{storm['fleet_back_s']:.2f} s"
+        failures = ", ".join(f"{k}={v}" for k, v in storm["handshake_failures"].items()) or "none"
+        lines.append(
+            f" storm {storm['index']} ({storm['trigger']}) at {storm['started_s']:.1f} s:"
+            f" {storm['dropped']} dropped,"
+            f" {storm['recovered']} back (recovery ms p50={_fmt(recovery['p50'])} p99={_fmt(recovery['p99'])}"
+            f" max={_fmt(recovery['max'])}), fleet back after {back}, attempts p50={_fmt(attempts['p50'])}"
+            f" max={_fmt(attempts['max'])}, peak {storm['peak_handshake_rate_per_s']} handshakes/s,"
+            f" failures: {failures}, gave up: {storm['gave_up']}"
+        )
     for suspect in summary.get("idle_timeout_suspects", []):
         lines.append(f" idle timeout? {suspect['message']}")
     errors = {k: v for k, v in summary["errors"].items() if v}
