@@ -66,7 +66,8 @@ def render(summary: dict[str, Any]) -> str:
         t = summary["throughput"]
         lines.append(
             f" throughput: {t['messages_sent_per_s']:.1f} msg/s sent,"
-            f" {t['messages_received_per_s']:.1f} msg/s received, {t['bytes_sent_per_s'] / 1024:.1f} KiB/s sent"
+            f" {t['messages_received_per_s']:.1f} msg/s received,"
+            f" {t['bytes_sent_per_s'] / 1024:.1f} KiB/s sent"
         )
     for storm in summary.get("storms", []):
         recovery, attempts = storm["recovery_ms"], storm["attempts_per_recovery"]

@@ -17,8 +17,8 @@ import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 from websockets.frames import Opcode
+from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED, OPEN
 
 from loadtest.server.options import ServerOptions

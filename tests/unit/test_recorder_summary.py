@@ -346,10 +346,10 @@ def test_console_latency_backpressure_and_errors() -> None:
     _line_with(text, "connect", "n=3 p50=1.800")
     _line_with(
         text,
-        "send queue bytes p50=1000.0 p99=1500.0 max=1500.0; "
-        "send stall ms p99=2.000 max=2.000; over 1000 B: 2",
+        "send queue bytes p50=1000 p99=1500 max=1500; send stall ms p99=2.000 max=2.000; over 1000 B: 2",
     )
     assert text.splitlines()[-1] == " errors: reply_timeouts=2"
+    _line_with(text, "throughput", "0.2 msg/s sent")
     assert "ping RTT" not in text
 
 
