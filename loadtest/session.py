@@ -216,8 +216,9 @@ class Session(Exchanges):
                 self.close(1002, "protocol error", wait=False)
                 break
             now_ns = time.perf_counter_ns()
-            self.last_received_ns = now_ns
             fin, opcode, data = frame
+            if opcode != OP_CLOSE:  # the closing handshake is not activity: idle age is until it
+                self.last_received_ns = now_ns
             if opcode in (OP_TEXT, OP_BINARY) or opcode == OP_CONT:
                 if (opcode == OP_CONT) == (self._fragments is _NO_FRAGMENTS):
                     # a continuation with nothing to continue, or a new message inside one
