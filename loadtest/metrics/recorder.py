@@ -28,6 +28,19 @@ HISTOGRAMS: dict[str, tuple[int, float]] = {
     "send_queue_bytes": (1 << 36, 1.0),  # bytes
 }
 
+#: Counters of things that went wrong (the summary's ``errors`` section, in this order).
+ERROR_COUNTERS = (
+    "send_on_closed",
+    "reply_timeouts",
+    "ping_timeouts",
+    "uncorrelated",
+    "bad_json",
+    "bad_utf8",
+    "bad_frames",
+    "auth_failures",
+    "gave_up",
+)
+
 #: Plain counters, all starting at zero.
 COUNTERS = (
     "sessions_opened",
@@ -36,23 +49,15 @@ COUNTERS = (
     "messages_received",
     "bytes_sent",
     "bytes_received",
-    "send_on_closed",
-    "reply_timeouts",
-    "ping_timeouts",
-    "uncorrelated",
-    "bad_json",
-    "bad_utf8",
-    "bad_frames",
     "over_threshold",
-    "auth_failures",
-    "gave_up",
+    *ERROR_COUNTERS,
 )
 
 #: Distinct session-end classes with their own lifetime histograms (beyond: "other").
 MAX_END_CLASSES = 24
 
 #: Counters keyed by a class or code.
-KEYED = ("handshake_failures", "closes_server", "closes_client", "abnormal_reasons", "close_reasons")
+KEYED = ("handshake_failures", "closes_server", "closes_client", "abnormal_reasons")
 
 
 class Recorder:

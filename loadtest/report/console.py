@@ -72,14 +72,14 @@ def render(summary: dict[str, Any]) -> str:
     for storm in summary.get("storms", []):
         recovery, attempts = storm["recovery_ms"], storm["attempts_per_recovery"]
         back = "never" if storm["fleet_back_s"] is None else f"{storm['fleet_back_s']:.2f} s"
-        failures = ", ".join(f"{k}={v}" for k, v in storm["handshake_failures"].items()) or "none"
+        storm_failures = ", ".join(f"{k}={v}" for k, v in storm["handshake_failures"].items()) or "none"
         lines.append(
             f" storm {storm['index']} ({storm['trigger']}) at {storm['started_s']:.1f} s:"
             f" {storm['dropped']} dropped,"
             f" {storm['recovered']} back (recovery ms p50={_fmt(recovery['p50'])} p99={_fmt(recovery['p99'])}"
             f" max={_fmt(recovery['max'])}), fleet back after {back}, attempts p50={_fmt(attempts['p50'])}"
             f" max={_fmt(attempts['max'])}, peak {storm['peak_handshake_rate_per_s']} handshakes/s,"
-            f" failures: {failures}, gave up: {storm['gave_up']}"
+            f" failures: {storm_failures}, gave up: {storm['gave_up']}"
         )
     for suspect in summary.get("idle_timeout_suspects", []):
         lines.append(f" idle timeout? {suspect['message']}")

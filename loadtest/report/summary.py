@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from loadtest.metrics.histogram import Histogram
-from loadtest.metrics.recorder import Recorder
+from loadtest.metrics.recorder import ERROR_COUNTERS, Recorder
 from loadtest.report import lifetimes
 
 SCHEMA = "loadtest.summary/1"
@@ -69,20 +69,7 @@ def build(
             "bytes_sent": counters["bytes_sent"],
             "bytes_received": counters["bytes_received"],
         },
-        "errors": {
-            name: counters[name]
-            for name in (
-                "send_on_closed",
-                "reply_timeouts",
-                "ping_timeouts",
-                "uncorrelated",
-                "bad_json",
-                "bad_utf8",
-                "bad_frames",
-                "auth_failures",
-                "gave_up",
-            )
-        },
+        "errors": {name: counters[name] for name in ERROR_COUNTERS},
         "rtt_ms": hist["rtt"].summary(),
         "rtt_scheduled_ms": hist["rtt_scheduled"].summary(),
         "ping_rtt_ms": hist["ping_rtt"].summary(),

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.integration.sessions import settled_stats
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ECHO = str(ROOT / "scenarios" / "echo.py")
 
 
-def _free_port() -> int:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
-
-
 def _master_and_workers(
     args: list[str], workers: int, timeout_s: float = 90.0, locustfile: str = ECHO
 ) -> subprocess.CompletedProcess[str]:
-    port = _free_port()
+    port = free_port()
     procs = [
         subprocess.Popen(
             [
@@ -129,7 +121,7 @@ def test_master_and_two_workers_merge_to_the_servers_counts(tmp_path: Path, serv
 def test_processes_mode_merges_too(tmp_path: Path, serve) -> None:
     server = serve("--close-every", "2", "--close-code", "1011", "--close-after", "0.3")
     out = tmp_path / "summary.json"
-    port = _free_port()
+    port = free_port()
     proc = subprocess.run(
         [
             sys.executable,

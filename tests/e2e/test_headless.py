@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.sessions import settled_stats
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ECHO = str(ROOT / "scenarios" / "echo.py")
@@ -125,10 +125,7 @@ def test_bad_option_is_one_sentence() -> None:
 
 
 def test_nothing_listening_is_a_classified_failure(tmp_path: Path) -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     out = tmp_path / "summary.json"
     proc = locust(
         "--host",
@@ -236,10 +233,7 @@ def test_token_never_appears_in_output_or_summary(tmp_path: Path, serve) -> None
 
 
 def test_web_ui_run_writes_the_summary_when_it_quits(tmp_path: Path) -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    web_port = probe.getsockname()[1]
-    probe.close()
+    web_port = free_port()
     out = tmp_path / "summary.json"
     proc = subprocess.run(
         [

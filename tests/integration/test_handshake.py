@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from loadtest.config import SessionOptions
 from tests.integration.peers import make_cert, raw_peer, server_tls, upgrade
 from tests.integration.sessions import run_sessions
+from tests.ports import free_port
 
 
 def _classes(url: str, **options: object) -> tuple[dict[str, int], list[str]]:
@@ -19,10 +19,7 @@ def _classes(url: str, **options: object) -> tuple[dict[str, int], list[str]]:
 
 
 def test_refused_when_nothing_listens() -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     failures, messages = _classes(f"ws://127.0.0.1:{port}/")
     assert failures == {"refused": 1}
     assert messages == [

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
 from tests.scenarios.runner import run_scenario
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -44,14 +45,6 @@ http {{
 UPGRADE = 'proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";'
 
 
-def _free_port() -> int:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
-
-
 @pytest.fixture
 def nginx(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Start nginx in front of an upstream port; return its ws:// URL."""
@@ -60,7 +53,7 @@ def nginx(tmp_path: Path) -> Iterator[Callable[..., str]]:
     def start(upstream: int, *, upgrade: bool = True, read_timeout: str = "3s") -> str:
         folder = tmp_path / f"nginx{len(started)}"
         folder.mkdir()
-        port = _free_port()
+        port = free_port()
         conf = folder / "nginx.conf"
         conf.write_text(
             CONFIG.format(

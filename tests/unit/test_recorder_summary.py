@@ -95,7 +95,6 @@ def test_recorder_counters_and_keyed() -> None:
         "closes_server": {"1011": 1},
         "closes_client": {"1000": 1},
         "abnormal_reasons": {"eof": 1},
-        "close_reasons": {},
     }
     assert state["peak_concurrent"] == 2
     assert state["concurrent"] == 0
