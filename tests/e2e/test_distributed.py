@@ -179,3 +179,39 @@ def test_workers_still_closing_sessions_are_waited_for(tmp_path: Path, serve) ->
     assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 4}
     assert s["sessions"]["ended"] == 4 and s["sessions"]["open_at_end"] == 0
     assert s["messages"]["sent"] == stats["messages"]["received"] > 0
+
+
+def test_the_master_starts_a_storm_on_every_worker_at_once(tmp_path: Path, serve) -> None:
+    server = serve()
+    out = tmp_path / "summary.json"
+    _master_and_workers(
+        [
+            "--host",
+            server.url,
+            "-u",
+            "8",
+            "-r",
+            "8",
+            "-t",
+            "6s",
+            "--ws-summary",
+            str(out),
+            "--ws-storm-at",
+            "3",
+            "--ws-reconnect-base",
+            "0.3",
+            "--ws-reconnect-cap",
+            "0.6",
+        ],
+        workers=2,
+        locustfile=str(ROOT / "scenarios" / "reconnect_storm.py"),
+    )
+    s, stats = json.loads(out.read_text()), settled_stats(server)
+    assert len(s["storms"]) == 1
+    storm = s["storms"][0]
+    assert storm["trigger"] == "client" and storm["index"] == 0
+    assert storm["dropped"] == storm["recovered"] == storm["sessions_before"] == 8  # both workers' sessions
+    assert storm["recovery_ms"]["count"] == 8
+    assert storm["fleet_back_s"] is not None
+    assert s["closes"]["abnormal_reasons"] == {"storm": 8}
+    assert s["sessions"]["opened"] == stats["sessions"]["opened"] == 16
