@@ -7,6 +7,7 @@ locustfile does when it imports :class:`WebSocketUser`.
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 import time
 from typing import Any
@@ -17,8 +18,8 @@ from loadtest.config import validate_target_url
 from loadtest.errors import ConfigError
 from loadtest.metrics.aggregate import Aggregate
 from loadtest.metrics.recorder import Recorder
+from loadtest.plugin import lost, run, scale, storms
 from loadtest.plugin import options as ws_options
-from loadtest.plugin import run, storms
 from loadtest.plugin.state import PluginState, set_state, state_for
 from loadtest.plugin.user import WebSocketUser
 from loadtest.report import checks, csv_files, summary
@@ -59,6 +60,7 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
             junit_path=parsed.ws_junit,
             csv_prefix=parsed.csv_prefix or "",
             sample_interval_s=ws_options.positive(parsed.ws_sample_interval, "--ws-sample-interval"),
+            source_ips=scale.SourceIPs.parse(parsed.ws_source_ips),
         )
         embedded_args = ws_options.embedded_args(parsed)
         if environment.host:
@@ -70,6 +72,8 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     _ENVIRONMENTS.append(environment)
     run.install_distributed(environment)
     storms.install(environment)
+    lost.install(environment)
+    _raise_open_files(environment)
     if run.is_worker(environment):
         return
     if state.csv_prefix:
@@ -80,6 +84,17 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
         web.install(environment, web_ui)
     if not environment.host:
         _start_embedded(environment, state, embedded_args)
+
+
+def _raise_open_files(environment: Any) -> None:
+    """Raise the open-files soft limit to what the sessions need, or say how to raise the hard one."""
+    if run.is_worker(environment):  # a worker does not know its share of -u: take all it may
+        wanted = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    else:
+        wanted = scale.nofile_wanted(int(getattr(environment.parsed_options, "num_users", None) or 0))
+    warning = scale.raise_nofile(wanted)
+    if warning:
+        logger.warning(warning)
 
 
 def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> None:

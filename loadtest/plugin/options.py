@@ -105,6 +105,13 @@ def add_arguments(parser: Any) -> None:
         help="Consecutive failed attempts before a user gives up; 0: never.",
     )
     add(
+        "--ws-source-ips",
+        default="",
+        metavar="ADDRS",
+        help="Local source addresses to spread sessions over, e.g. 127.0.0.2-127.0.0.9 or a,b "
+        "(one address reaches one target through at most ~28,000 ephemeral ports).",
+    )
+    add(
         "--ws-check",
         action="append",
         default=[],

@@ -11,6 +11,7 @@ from loadtest.metrics.aggregate import Aggregate
 from loadtest.metrics.backoff import Backoff
 from loadtest.metrics.recorder import Recorder
 from loadtest.metrics.storm import StormTracker
+from loadtest.plugin.scale import SourceIPs
 from loadtest.report.checks import Check
 
 _ATTRIBUTE = "_loadtest_state"
@@ -34,6 +35,7 @@ class PluginState:
     #: the latest storm states of each source (a worker, or "local"), merged for the summary
     storm_states: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     scenario: dict[str, Any] = field(default_factory=dict)
+    source_ips: SourceIPs = field(default_factory=SourceIPs)
     summary_path: str = ""
     report_path: str = ""
     junit_path: str = ""

@@ -71,6 +71,7 @@ class WebSocketUser(User):
         self.gave_up = False
         self._lifecycle_greenlet: gevent.Greenlet | None = None
         self._storms = state.storms
+        self._source_ips = state.source_ips
         self._lost_storm: Storm | None = None
         self._lost_ns = 0
         self._lost_attempts = 0
@@ -149,6 +150,7 @@ class WebSocketUser(User):
             headers=headers,
             cookies=self.cookies,
             on_message=self.on_message,
+            source_ip=self._source_ips.next(),
         )
         self.ws = session
         return session if session.connect() else None
