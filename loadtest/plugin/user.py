@@ -76,6 +76,7 @@ class WebSocketUser(User):
         self._lost_ns = 0
         self._lost_attempts = 0
         self._opener: gevent.Greenlet | None = None
+        self._handshaking: Event | None = None
         self._open = Event()
         self._stopping = False
 
@@ -95,6 +96,10 @@ class WebSocketUser(User):
     def on_stop(self) -> None:
         """Close the session cleanly (1000, ``client``) and stop the lifecycle greenlet."""
         self._stopping = True
+        if self._handshaking is not None:
+            # A handshake the server may already have answered: let it finish (bounded), so the
+            # session is opened and closed on both sides rather than lost in between.
+            self._handshaking.wait(self.options.connect_timeout_s)
         session = self.ws
         if session is not None and session.is_open:
             session.close(1000, "")
@@ -153,7 +158,12 @@ class WebSocketUser(User):
             source_ip=self._source_ips.next(),
         )
         self.ws = session
-        return session if session.connect() else None
+        self._handshaking = done = Event()
+        try:
+            return session if session.connect() else None
+        finally:
+            self._handshaking = None
+            done.set()
 
     def _authenticate(self, session: Session) -> bool:
         reply = session.request_typed(
@@ -246,6 +256,9 @@ class WebSocketUser(User):
                 storm.on_attempt(time.perf_counter_ns())
                 self._lost_attempts += 1
             session = self._open_session()
+            if session is not None and self._stopping:  # opened while the user was stopping
+                session.close(1000, "", wait=False)
+                return
             if session is not None:
                 failures = 0
                 self._recovered()

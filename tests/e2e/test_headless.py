@@ -266,3 +266,15 @@ def test_web_ui_run_writes_the_summary_when_it_quits(tmp_path: Path) -> None:
     assert "Starting web interface" in proc.stderr
     s = load(out)
     assert s["sessions"]["opened"] == 2 and s["closes"]["client"] == {"1000": 2}
+
+
+def test_source_ips_option(tmp_path: Path) -> None:
+    out = tmp_path / "summary.json"
+    proc = locust(
+        "-u", "4", "-r", "4", "-t", "2s", "--ws-summary", str(out), "--ws-source-ips", "127.0.0.2-127.0.0.3"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert load(out)["sessions"]["opened"] == 4
+    bad = locust("-u", "1", "-t", "1s", "--ws-source-ips", "127.0.0.9-127.0.0.2", timeout_s=30)
+    assert bad.returncode == 2
+    assert [line for line in bad.stderr.splitlines() if line.startswith("loadtest:")]
