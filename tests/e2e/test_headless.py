@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -152,25 +153,12 @@ def test_nothing_listening_is_a_classified_failure(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum: int) -> None:
     server = serve()
-    out = tmp_path / "summary.json"
+    out, report, junit = tmp_path / "summary.json", tmp_path / "report.html", tmp_path / "checks.xml"
+    files = ["--ws-summary", str(out), "--ws-report", str(report), "--ws-junit", str(junit)]
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            ECHO,
-            "--headless",
-            "--host",
-            server.url,
-            "-u",
-            "4",
-            "-r",
-            "4",
-            "-t",
-            "60s",
-            "--ws-summary",
-            str(out),
+            *(sys.executable, "-m", "locust", "-f", ECHO, "--headless", "--host", server.url),
+            *("-u", "4", "-r", "4", "-t", "60s", "--ws-check", "closes.abnormal==0", *files),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -188,6 +176,10 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
     assert s["sessions"]["opened"] == stats["sessions"]["opened"] == 4
     assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 4}
     assert s["messages"]["sent"] == stats["messages"]["received"]
+    html = report.read_text()  # every requested file, complete
+    assert "normal closure" in html and "<svg" in html and html.rstrip().endswith("</html>")
+    assert ET.parse(junit).getroot().get("tests") == "1"
+    assert proc.returncode == 0
 
 
 def test_token_never_appears_in_output_or_summary(tmp_path: Path, serve) -> None:
