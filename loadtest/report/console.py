@@ -69,12 +69,22 @@ def render(summary: dict[str, Any]) -> str:
             f" {t['messages_received_per_s']:.1f} msg/s received,"
             f" {t['bytes_sent_per_s'] / 1024:.1f} KiB/s sent"
         )
+    lines += [f" {line}" for line in findings(summary)]
+    errors = {k: v for k, v in summary["errors"].items() if v}
+    if errors:
+        lines.append(" errors: " + ", ".join(f"{k}={v}" for k, v in errors.items()))
+    return "\n".join(lines)
+
+
+def findings(summary: dict[str, Any]) -> list[str]:
+    """Return one line per storm, suspected idle timeout and lost worker (console and HTML)."""
+    found: list[str] = []
     for storm in summary.get("storms", []):
         recovery, attempts = storm["recovery_ms"], storm["attempts_per_recovery"]
         back = "never" if storm["fleet_back_s"] is None else f"{storm['fleet_back_s']:.2f} s"
         storm_failures = ", ".join(f"{k}={v}" for k, v in storm["handshake_failures"].items()) or "none"
-        lines.append(
-            f" storm {storm['index']} ({storm['trigger']}) at {storm['started_s']:.1f} s:"
+        found.append(
+            f"storm {storm['index']} ({storm['trigger']}) at {storm['started_s']:.1f} s:"
             f" {storm['dropped']} dropped,"
             f" {storm['recovered']} back (recovery ms p50={_fmt(recovery['p50'])} p99={_fmt(recovery['p99'])}"
             f" max={_fmt(recovery['max'])}), fleet back after {back}, attempts p50={_fmt(attempts['p50'])}"
@@ -82,8 +92,9 @@ def render(summary: dict[str, Any]) -> str:
             f" failures: {storm_failures}, gave up: {storm['gave_up']}"
         )
     for suspect in summary.get("idle_timeout_suspects", []):
-        lines.append(f" idle timeout? {suspect['message']}")
-    errors = {k: v for k, v in summary["errors"].items() if v}
-    if errors:
-        lines.append(" errors: " + ", ".join(f"{k}={v}" for k, v in errors.items()))
-    return "\n".join(lines)
+        found.append(f"idle timeout? {suspect['message']}")
+    for worker in summary.get("workers", {}).get("lost", []):
+        found.append(
+            f"worker lost: {worker['worker']} at {worker['lost_at']} ({worker['elapsed_s']:.1f} s in)"
+        )
+    return found

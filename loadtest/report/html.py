@@ -12,6 +12,7 @@ from typing import Any
 from locust.stats import StatsEntry
 
 from loadtest.report import page
+from loadtest.report.console import findings
 from loadtest.report.page import esc
 from loadtest.report.tables import all_tables, session_row
 
@@ -97,6 +98,9 @@ def render(environment: Any, result: dict[str, Any], series: list[dict[str, Any]
         "<h2>Over time</h2>",
         page.charts_html(series) if series else '<p class="meta">No samples were taken.</p>',
     ]
+    found = findings(result)
+    if found:
+        parts += ["<h2>Findings</h2>", "<ul>", *(f"<li>{esc(line)}</li>" for line in found), "</ul>"]
     for name in page.COLUMNS:
         parts += [f"<h2>{esc(page.TITLES[name])}</h2>", page.table_html(name, tables[name])]
     stats = environment.stats

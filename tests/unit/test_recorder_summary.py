@@ -365,3 +365,35 @@ def test_console_rows_sorted_by_count() -> None:
     assert lines[2].split()[:2] == ["server", "1001"]
     assert "66.7%" in lines[2]
     assert lines[3].split()[:2] == ["client", "1000"]
+
+
+def test_findings_name_storms_idle_timeouts_and_lost_workers() -> None:
+    built = summary.build(Recorder(), target=TARGET, duration_s=1.0)
+    built["storms"] = [
+        {
+            "index": 0,
+            "trigger": "server",
+            "started_s": 3.0,
+            "dropped": 20,
+            "recovered": 19,
+            "gave_up": 1,
+            "recovery_ms": {"count": 19, "p50": 250.0, "p99": 900.0, "max": 950.0},
+            "attempts_per_recovery": {"p50": 1.0, "p99": 3.0, "max": 3.0},
+            "fleet_back_s": None,
+            "peak_handshake_rate_per_s": 120,
+            "handshake_failures": {"http_503": 7},
+        }
+    ]
+    built["idle_timeout_suspects"] = [
+        {"message": "20 sessions ended without a close frame after ~3.0 s idle"}
+    ]
+    built["workers"] = {
+        "reported": 2,
+        "lost": [{"worker": "w1", "lost_at": "2026-11-25T16:59:19", "elapsed_s": 12.5}],
+    }
+    lines = console.findings(built)
+    assert lines[0].startswith("storm 0 (server) at 3.0 s: 20 dropped, 19 back")
+    assert "fleet back after never" in lines[0] and "http_503=7" in lines[0] and "gave up: 1" in lines[0]
+    assert lines[1] == "idle timeout? 20 sessions ended without a close frame after ~3.0 s idle"
+    assert lines[2] == "worker lost: w1 at 2026-11-25T16:59:19 (12.5 s in)"
+    assert all(f" {line}" in console.render(built) for line in lines)
