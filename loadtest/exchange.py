@@ -114,8 +114,24 @@ class Exchanges:
 
         Returns the reply, or None after a recorded failure (timeout, session ended, not open).
         ``ping=True`` records the round trip as a ping RTT (an application-level heartbeat).
+        The one-message case of :meth:`request_burst`, kept apart because it is the hot path.
         """
-        return self.request_burst([message], name=name, timeout_s=timeout_s, ping=ping)[0]
+        if not self.is_open:
+            self.recorder.count("send_on_closed")
+            return None
+        waiter = Reply(self._hub, ping=ping)
+        sent_ns = time.perf_counter_ns()
+        request_id = self._replies.register(sent_ns, waiter)
+        message["id"] = request_id
+        payload = orjson.dumps(message)
+        written = self._write(payload, OP_TEXT)
+        if written is None:
+            self._replies.forget(request_id)
+            self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
+            return None
+        self.recorder.on_send(*written)
+        deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
+        return self._await(name, (request_id, waiter, len(payload)), sent_ns, deadline_ns, "reply_timeouts")
 
     def request_burst(
         self,
