@@ -27,4 +27,4 @@ def serve() -> Iterator[Callable[..., EmbeddedServer]]:
 
     yield start
     for server in servers:
-        server.stop()
+        assert server.stop() == 0, server.stderr  # the target shut down cleanly

@@ -8,7 +8,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +18,6 @@ import websocket
 from loadtest.server import EmbeddedServer, ServerOptions, parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def make_server() -> Iterator[Callable[..., EmbeddedServer]]:
-    """Start servers with the given options and stop them all at the end of the test."""
-    servers: list[EmbeddedServer] = []
-
-    def start(*args: str) -> EmbeddedServer:
-        server = EmbeddedServer(list(args)).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        assert server.stop() == 0, server.stderr
 
 
 def connect(server: EmbeddedServer, path: str = "", **kwargs: Any) -> websocket.WebSocket:
@@ -91,8 +76,8 @@ def sessions(n: int, peak: int = 1) -> dict[str, Any]:
     }
 
 
-def test_echo_and_app_ping(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server()
+def test_echo_and_app_ping(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve()
     ws = connect(server)
     ws.send("héllo")
     assert ws.recv_data() == (websocket.ABNF.OPCODE_TEXT, "héllo".encode())
@@ -121,8 +106,8 @@ def test_echo_and_app_ping(make_server: Callable[..., EmbeddedServer]) -> None:
     )
 
 
-def test_client_close_codes_and_reset(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server()
+def test_client_close_codes_and_reset(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve()
     connect(server).close()
     connect(server).close(status=4000)
     ws = connect(server)
@@ -139,8 +124,8 @@ def test_client_close_codes_and_reset(make_server: Callable[..., EmbeddedServer]
     assert server.stats() == expected()
 
 
-def test_close_every(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server(
+def test_close_every(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve(
         "--close-every", "2", "--close-code", "4001", "--close-reason", "bye", "--close-after", "0.2"
     )
     seen = []
@@ -161,8 +146,8 @@ def test_close_every(make_server: Callable[..., EmbeddedServer]) -> None:
     )
 
 
-def test_drop_every(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--drop-every", "2", "--drop-after", "0.1")
+def test_drop_every(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--drop-every", "2", "--drop-after", "0.1")
     first = connect(server)
     second = connect(server)
     expect_eof(second)
@@ -176,8 +161,8 @@ def test_drop_every(make_server: Callable[..., EmbeddedServer]) -> None:
     )
 
 
-def test_idle_timeout_aborts(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--idle-timeout", "0.3")
+def test_idle_timeout_aborts(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--idle-timeout", "0.3")
     busy = connect(server)
     idle = connect(server)
     for _ in range(6):  # 0.6 s of activity keeps the session alive
@@ -194,16 +179,16 @@ def test_idle_timeout_aborts(make_server: Callable[..., EmbeddedServer]) -> None
     )
 
 
-def test_idle_timeout_with_close_code(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--idle-timeout", "0.3", "--idle-close-code", "4008")
+def test_idle_timeout_with_close_code(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--idle-timeout", "0.3", "--idle-close-code", "4008")
     started = time.monotonic()
     assert recv_close(connect(server)) == (4008, "idle timeout")
     assert 0.25 < time.monotonic() - started < 3
     assert settled(server, opened=1) == expected(**sessions(1), closes={"server": {"4008": 1}})
 
 
-def test_reject_every(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--reject-every", "2", "--reject-status", "503")
+def test_reject_every(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--reject-every", "2", "--reject-status", "503")
     statuses = []
     for _ in range(4):
         try:
@@ -218,8 +203,8 @@ def test_reject_every(make_server: Callable[..., EmbeddedServer]) -> None:
     assert stats["closes"] == {"server": {}, "client": {"1000": 2}, "abnormal": 0, "dropped": 0}
 
 
-def test_allowed_origin(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--allowed-origin", "http://good.example", "--allowed-origin", "http://ok.example")
+def test_allowed_origin(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--allowed-origin", "http://good.example", "--allowed-origin", "http://ok.example")
     connect(server, origin="http://ok.example").close()
     for kwargs in ({"origin": "http://evil.example"}, {"suppress_origin": True}):
         with pytest.raises(websocket.WebSocketBadStatusException) as info:
@@ -229,8 +214,8 @@ def test_allowed_origin(make_server: Callable[..., EmbeddedServer]) -> None:
     assert stats["handshakes"] == {"accepted": 1, "rejected": {"403": 2}}
 
 
-def test_token_in_handshake(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--token", "s3cret")
+def test_token_in_handshake(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--token", "s3cret")
     connect(server, "/?token=s3cret").close()
     connect(server, header=["Authorization: Bearer s3cret"]).close()
     for path, headers in (("/", []), ("/?token=nope", []), ("/", ["Authorization: Bearer nope"])):
@@ -242,8 +227,8 @@ def test_token_in_handshake(make_server: Callable[..., EmbeddedServer]) -> None:
     assert stats["auth"] == {"ok": 0, "failed": 0}
 
 
-def test_token_in_first_message(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--token", "s3cret", "--auth-mode", "message")
+def test_token_in_first_message(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--token", "s3cret", "--auth-mode", "message")
     good = connect(server)
     good.send('{"type":"auth","token":"s3cret"}')
     assert json.loads(good.recv()) == {"type": "auth_result", "ok": True}
@@ -261,8 +246,8 @@ def test_token_in_first_message(make_server: Callable[..., EmbeddedServer]) -> N
     assert stats["messages"]["sent"] == 3
 
 
-def test_max_message_size(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--max-message-size", "1024")
+def test_max_message_size(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--max-message-size", "1024")
     ws = connect(server)
     ws.send_binary(b"a" * 1024)
     assert ws.recv() == b"a" * 1024
@@ -273,8 +258,8 @@ def test_max_message_size(make_server: Callable[..., EmbeddedServer]) -> None:
     assert stats["messages"] == {"received": 1, "sent": 1, "bytes_received": 1024, "bytes_sent": 1024}
 
 
-def test_stop_reading_builds_backpressure(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--stop-reading")
+def test_stop_reading_builds_backpressure(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--stop-reading")
     ws = connect(server)
     sock = ws.sock
     sock.setblocking(False)
@@ -295,8 +280,8 @@ def test_stop_reading_builds_backpressure(make_server: Callable[..., EmbeddedSer
     assert stats["messages"]["received"] == 0
 
 
-def test_drop_all_at(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--drop-all-at", "1.0")
+def test_drop_all_at(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--drop-all-at", "1.0")
     clients = [connect(server) for _ in range(3)]
     for ws in clients:
         expect_eof(ws)
@@ -307,8 +292,8 @@ def test_drop_all_at(make_server: Callable[..., EmbeddedServer]) -> None:
     )
 
 
-def test_max_handshake_rate(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--max-handshake-rate", "2")
+def test_max_handshake_rate(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--max-handshake-rate", "2")
     opened, refused = [], 0
     for _ in range(6):
         try:
@@ -323,8 +308,8 @@ def test_max_handshake_rate(make_server: Callable[..., EmbeddedServer]) -> None:
     assert stats["handshakes"] == {"accepted": len(opened), "rejected": {"503": refused}}
 
 
-def test_read_delay_and_protocol_pings(make_server: Callable[..., EmbeddedServer]) -> None:
-    server = make_server("--read-delay", "0.2", "--protocol-ping-interval", "0.2")
+def test_read_delay_and_protocol_pings(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--read-delay", "0.2", "--protocol-ping-interval", "0.2")
     ws = connect(server)
     started = time.monotonic()
     ws.send("slow")
