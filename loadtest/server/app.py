@@ -119,6 +119,11 @@ class TargetServer:
 
     # Handshakes
 
+    async def _delayed_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Answer a handshake after ``--handshake-delay`` seconds (a slow server or proxy)."""
+        await asyncio.sleep(self.options.handshake_delay)
+        return self.process_request(conn, request)
+
     def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         """Serve ``GET /stats`` and apply the handshake faults, returning a response to refuse the upgrade."""
         connection = cast(TargetConnection, conn)
@@ -354,7 +359,9 @@ class TargetServer:
             opts.host,
             opts.port,
             compression=None,
-            process_request=self.process_request,
+            process_request=self.process_request
+            if not self.options.handshake_delay
+            else self._delayed_request,
             create_connection=self.connection_class,
             ping_interval=opts.protocol_ping_interval,
             ping_timeout=None,

@@ -46,6 +46,7 @@ class ServerOptions:
     drop_all_at: float | None = None
     drop_all_every: float | None = None
     max_handshake_rate: int | None = None
+    handshake_delay: float = 0.0
     protocol_ping_interval: float | None = None
 
     def __post_init__(self) -> None:
@@ -58,7 +59,7 @@ class ServerOptions:
             _check_positive_int(name, getattr(self, name))
         if self.max_message_size is not None:
             _check_positive_int("max_message_size", self.max_message_size)
-        for name in ("close_after", "drop_after", "read_delay"):
+        for name in ("close_after", "drop_after", "read_delay", "handshake_delay"):
             _check_seconds(name, getattr(self, name), allow_zero=True)
         for name in ("idle_timeout", "drop_all_every", "protocol_ping_interval"):
             value = getattr(self, name)
@@ -208,6 +209,13 @@ def build_parser(prog: str = "python -m loadtest.server") -> argparse.ArgumentPa
         type=int,
         metavar="PER_SECOND",
         help="answer 503 beyond this many handshakes a second",
+    )
+    hs.add_argument(
+        "--handshake-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long before answering each handshake (a slow server or proxy)",
     )
 
     flow = parser.add_argument_group("messages and flow control")

@@ -144,3 +144,27 @@ def test_send_on_a_closed_session_is_counted_not_raised(serve) -> None:
     assert s["errors"]["send_on_closed"] == 2
     assert s["closes"]["client"] == {"4000": 1}
     assert not environment.runner.exceptions
+
+
+def test_users_stopped_mid_handshake_still_count_what_the_server_opened(serve) -> None:
+    """A stop during a slow handshake waits for it, then closes: both sides count the same sessions."""
+    server = serve("--handshake-delay", "1.0")
+
+    class Slow(WebSocketUser):
+        wait_time = constant(0.1)
+
+        @task
+        def idle(self) -> None:
+            self.wait_open()
+
+    environment = Environment(user_classes=[Slow], host=server.url)
+    runner = environment.create_local_runner()
+    runner.start(4, spawn_rate=4)
+    gevent.sleep(0.5)  # every user is now waiting for its 101
+    runner.quit()
+    run.sample_now(environment)
+    s = summary.build(state_for(environment).aggregate.total, target=server.url, duration_s=1.0)
+    stats = settled_stats(server)
+    assert s["sessions"]["opened"] == stats["sessions"]["opened"] == 4
+    assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 4}
+    assert _live_user_greenlets() == []
