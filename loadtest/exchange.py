@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from gevent.hub import Hub, Waiter
 
-from loadtest.errors import ConnectionEnded, LoadtestError
+from loadtest.errors import LoadtestError
 from loadtest.frames import OP_BINARY, OP_PING, OP_TEXT, encode_message
-from loadtest.metrics import close_codes
 
 if TYPE_CHECKING:
     from loadtest.correlation import Correlator
@@ -37,10 +36,6 @@ class ReplyTimeout(LoadtestError):
 
 class SessionEnded(LoadtestError):
     """The session ended while a request awaited its reply."""
-
-
-class NotOpen(LoadtestError):
-    """A send was attempted on a session that is not open."""
 
 
 _UNSET: Any = object()
@@ -94,12 +89,12 @@ class Exchanges:
         _replies: Correlator[Reply]
         _typed: dict[str, Reply]
         _conn: Connection | None
-        last_sent_ns: int
 
         @property
         def is_open(self) -> bool: ...
         def _send(self, payload: bytes, opcode: int) -> bool: ...
         def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None: ...
+        def _write_encoded(self, data: bytes, messages: int = 1) -> tuple[int, int] | None: ...
         def _finish(self, who: str, code: int, reason: str) -> None: ...
 
     def request(
@@ -157,8 +152,7 @@ class Exchanges:
 
         Returns the replies in order (None for each failure). Each is one Locust request.
         """
-        conn = self._conn
-        if not self.is_open or conn is None:
+        if not self.is_open:
             self.recorder.count("send_on_closed", len(messages))
             return [None] * len(messages)
         sent_ns = time.perf_counter_ns()
@@ -179,17 +173,9 @@ class Exchanges:
                 (orjson.dumps(messages[i : i + batch]), OP_TEXT) for i in range(0, len(messages), batch)
             ]
         data = b"".join(encode_message(op, payload, fragment_bytes) for payload, op in payloads)
-        try:
-            stall_us, queue_bytes = conn.send_encoded(data)
-        except ConnectionEnded as ended:
-            if ended.stall_us:
-                self.recorder.on_send_stall(ended.stall_us, ended.queue_bytes)
-            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
-        else:
-            self.last_sent_ns = time.perf_counter_ns()  # type: ignore[misc]  # a Session slot
-            self.recorder.on_send_batch(
-                len(payloads), sum(len(p) for p, _ in payloads), stall_us, queue_bytes
-            )
+        written = self._write_encoded(data, len(payloads))
+        if written is not None:
+            self.recorder.on_send_batch(len(payloads), sum(len(p) for p, _ in payloads), *written)
         deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
         return [self._await(name, item, sent_ns, deadline_ns, "reply_timeouts") for item in pending]
 

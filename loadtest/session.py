@@ -21,8 +21,18 @@ from gevent.event import Event
 from loadtest.config import SessionOptions
 from loadtest.correlation import Correlator
 from loadtest.errors import ConnectionEnded, HandshakeFailure
-from loadtest.exchange import Exchanges, NotOpen, Reply, ReplyTimeout, SessionEnded
-from loadtest.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, ProtocolViolation
+from loadtest.exchange import Exchanges, Reply, ReplyTimeout, SessionEnded
+from loadtest.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    ProtocolViolation,
+    encode_frame,
+    encode_message,
+)
 from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import hint as handshake_hint
 from loadtest.metrics.recorder import Recorder
@@ -34,7 +44,7 @@ RequestHook = Callable[[str, float, int, BaseException | None], None]
 
 _NO_FRAGMENTS: list[bytes] = []  # shared and never mutated: a fragment sequence starts a new list
 
-__all__ = ["NotOpen", "ReplyTimeout", "Session", "SessionEnded"]
+__all__ = ["ReplyTimeout", "Session", "SessionEnded"]
 
 
 def _no_hook(name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
@@ -149,20 +159,29 @@ class Session(Exchanges):
 
     # -- sending ---------------------------------------------------------------------------
     def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None:
-        """Write one frame; return the backpressure readings, or None if the session is not open."""
+        """Write one frame; return ``(payload bytes, µs blocked, queue bytes)``, or None if it failed."""
+        written = self._write_encoded(encode_frame(opcode, payload, fin=bool(fin)))
+        return None if written is None else (len(payload), *written)
+
+    def _write_encoded(self, data: bytes, messages: int = 1) -> tuple[int, int] | None:
+        """Write encoded frames with one send; return ``(µs blocked, queue bytes)``, or None.
+
+        The one place a data write can fail: a session that is not open counts ``messages``
+        sends on a closed session; a failed or timed-out send ends the session as abnormal.
+        """
         conn = self._conn
         if conn is None or not self.is_open:
-            self.recorder.count("send_on_closed")
+            self.recorder.count("send_on_closed", messages)
             return None
         try:
-            written = conn.send(payload, opcode, fin=fin)
-            self.last_sent_ns = time.perf_counter_ns()
-            return written
+            written = conn.send_encoded(data)
         except ConnectionEnded as ended:
             if ended.stall_us:
                 self.recorder.on_send_stall(ended.stall_us, ended.queue_bytes)
             self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
             return None
+        self.last_sent_ns = time.perf_counter_ns()
+        return written
 
     def _send(self, payload: bytes, opcode: int) -> bool:
         """Send one data message in one frame and record it."""
@@ -185,16 +204,11 @@ class Session(Exchanges):
         return self._send(orjson.dumps(obj), OP_TEXT)
 
     def send_fragmented(self, data: bytes, *, fragment_bytes: int, binary: bool = False) -> bool:
-        """Send one message split into frames of at most ``fragment_bytes``."""
-        chunks = [data[i : i + fragment_bytes] for i in range(0, len(data), fragment_bytes)] or [b""]
-        stall_us = queue_bytes = 0
-        for index, chunk in enumerate(chunks):
-            opcode = (OP_BINARY if binary else OP_TEXT) if index == 0 else OP_CONT
-            written = self._write(chunk, opcode, fin=int(index == len(chunks) - 1))
-            if written is None:
-                return False
-            stall_us, queue_bytes = stall_us + written[1], written[2]
-        self.recorder.on_send(len(data), stall_us, queue_bytes)
+        """Send one message split into frames of at most ``fragment_bytes`` (one write)."""
+        written = self._write_encoded(encode_message(OP_BINARY if binary else OP_TEXT, data, fragment_bytes))
+        if written is None:
+            return False
+        self.recorder.on_send(len(data), *written)
         return True
 
     def read_until_end(self) -> tuple[str, int, str]:

@@ -219,7 +219,7 @@ class WebSocketUser(User):
             session.declare_dead("error")
 
     # -- reconnect storms: time from losing a session to the next open, attempts, by storm ---------
-    def _lost(self, session: Session) -> None:
+    def _lost(self) -> None:
         now_ns = time.perf_counter_ns()
         self._lost_ns, self._lost_attempts = now_ns, 0
         self._lost_storm = self._storms.on_lost(now_ns, self.recorder.concurrent + 1)
@@ -275,7 +275,7 @@ class WebSocketUser(User):
                 self._report_end(session)
                 assert session.end is not None
                 if session.end[0] != close_codes.CLIENT:
-                    self._lost(session)
+                    self._lost()
                 if session.end[:2] == (close_codes.SERVER, 1000) and not self.reconnect_after_normal_close:
                     return
                 delay_s = self.reconnect.delay_s(0)
