@@ -97,6 +97,8 @@ class SessionOptions:
         ca_file, client_cert, client_key: TLS files; ``insecure`` skips verification (explicit only).
         sndbuf_bytes: ``SO_SNDBUF`` (0 keeps the kernel's autotuning, which hides backpressure).
         backpressure_threshold_bytes: queue size counted as a threshold crossing (1 MiB).
+        max_message_bytes: a message (or frame) from the server larger than this ends the session
+            with 1009 (message too big), so a hostile server cannot exhaust our memory.
     """
 
     connect_timeout_s: float = 5.0
@@ -115,6 +117,7 @@ class SessionOptions:
     insecure: bool = False
     sndbuf_bytes: int = 0
     backpressure_threshold_bytes: int = 1 << 20
+    max_message_bytes: int = 64 << 20
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout_s", "reply_timeout_s", "send_timeout_s", "close_timeout_s"):
@@ -124,5 +127,7 @@ class SessionOptions:
             raise ConfigError(f"token mode {self.token_mode!r} is not one of {', '.join(TOKEN_MODES)}")
         if self.sndbuf_bytes < 0 or self.backpressure_threshold_bytes <= 0:
             raise ConfigError("SO_SNDBUF must be >= 0 and the backpressure threshold > 0 bytes")
+        if self.max_message_bytes <= 0:
+            raise ConfigError("the maximum message size must be a positive number of bytes")
         if self.client_key and not self.client_cert:
             raise ConfigError("a client key needs a client certificate: pass both")

@@ -94,6 +94,13 @@ def add_arguments(parser: Any) -> None:
         metavar="BYTES",
         help="Send-queue size counted as a threshold crossing (the guide's 1 MiB bufferedAmount).",
     )
+    add(
+        "--ws-max-message-bytes",
+        type=int,
+        default=64 << 20,
+        metavar="BYTES",
+        help="A server message larger than this ends the session with 1009 (message too big).",
+    )
     add("--ws-reconnect", default="exponential-jitter", choices=STRATEGIES, help="Reconnect strategy.")
     add("--ws-reconnect-base", type=float, default=1.0, metavar="S", help="First reconnect delay.")
     add("--ws-reconnect-cap", type=float, default=30.0, metavar="S", help="Longest reconnect delay.")
@@ -251,6 +258,7 @@ def session_options(options: Any) -> SessionOptions:
         insecure=options.ws_insecure,
         sndbuf_bytes=options.ws_sndbuf,
         backpressure_threshold_bytes=options.ws_backpressure_threshold,
+        max_message_bytes=options.ws_max_message_bytes,
     )
 
 
