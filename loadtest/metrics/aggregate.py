@@ -54,6 +54,7 @@ class Aggregate:
         self._pending: dict[str, tuple[dict[str, float], float]] = {}
         self._rates: dict[str, dict[str, float]] = {}
         self.sources_seen: set[str] = set()
+        self.points = 0  # every point taken since the last reset (``series`` keeps the latest)
 
     def ingest(self, source: str, delta: dict[str, Any]) -> None:
         """Add one source's delta (from :meth:`Recorder.take_delta` or ``drain_into``)."""
@@ -109,6 +110,7 @@ class Aggregate:
             "send_stall_ms_p99": pct("send_stall", 99),
         }
         self.series.append(point)
+        self.points += 1
         self.interval.reset()
         self._interval_peak = dict(self._concurrent)
         return point
@@ -121,6 +123,7 @@ class Aggregate:
             recorder.ends.clear()
         self.total.concurrent = self.total.peak_concurrent = concurrent
         self.series.clear()
+        self.points = 0
         self._pending.clear()
         self._rates.clear()
         self._interval_peak = dict(self._concurrent)

@@ -126,11 +126,13 @@ def merge(storm_states: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     last process's fleet is back (max); the peak handshake rate adds the processes' peaks (an
     upper bound: their peaks may fall in different 100 ms windows).
     """
-    merged: dict[int, dict[str, Any]] = {}
+    # Keyed by trigger too: a client storm's index comes from the master, a detected storm's
+    # from its own process, so the two numberings must not collide.
+    merged: dict[tuple[str, int], dict[str, Any]] = {}
     for states in storm_states:
         for state in states:
             row = merged.setdefault(
-                state["index"],
+                (state["trigger"], state["index"]),
                 {
                     "index": state["index"],
                     "started_s": state["started_s"],
@@ -157,8 +159,7 @@ def merge(storm_states: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
             )
             row["started_s"] = min(row["started_s"], state["started_s"])
     rows = []
-    for index in sorted(merged):
-        row = merged[index]
+    for row in sorted(merged.values(), key=lambda row: (row["started_s"], row["trigger"], row["index"])):
         recovery, attempts = row.pop("_recovery").summary(), row.pop("_attempts").summary()
         row["recovery_ms"] = {k: recovery[k] for k in ("count", "p50", "p99", "max")}
         row["attempts_per_recovery"] = {k: attempts[k] for k in ("p50", "p99", "max")}

@@ -11,6 +11,7 @@ import resource
 import sys
 from typing import Any
 
+import gevent
 from locust import events
 
 from loadtest.config import validate_target_url
@@ -54,10 +55,7 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     except ConfigError as exc:
         _fail_config(str(exc))
         return
-    threshold = run_settings.session_options.backpressure_threshold_bytes
     state = PluginState(settings=run_settings)
-    state.recorder.backpressure_threshold_bytes = threshold
-    state.aggregate.total.backpressure_threshold_bytes = threshold
     if worker:
         # What the master sends replaces a worker's options; a worker's own source addresses stay.
         state.worker_own = ws_options.explicit(parsed, scope="worker")
@@ -68,6 +66,10 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     storms.install(environment)
     lost.install(environment)
     _raise_open_files(environment)
+    # Locust arms its -t timer right after this event with gevent.spawn_later, which counts from
+    # the event loop's cached clock; after a slow start-up (imports, a loaded machine) that clock
+    # is seconds stale and the run would end early by as much. Refresh it.
+    gevent.get_hub().loop.update_now()
     if worker:
         return
     if web_ui := kwargs.get("web_ui"):

@@ -110,6 +110,9 @@ def begin(environment: Any) -> None:
 
 def _start_numbers(environment: Any, state: PluginState) -> None:
     now_ns = time.perf_counter_ns()
+    threshold = state.settings.session_options.backpressure_threshold_bytes
+    for recorder in (state.recorder, state.aggregate.total, state.aggregate.interval):
+        recorder.backpressure_threshold_bytes = threshold
     state.recorder.reset()
     state.storms.reset(now_ns)
     state.aggregate.reset()
@@ -219,6 +222,8 @@ def _run_section(environment: Any, state: PluginState) -> dict[str, Any]:
         "state": state.phase,
         "locustfile": str(getattr(parsed, "locustfile", "") or ""),
         "user_classes": sorted(cls.__name__ for cls in getattr(environment, "user_classes", []) or []),
+        "sample_interval_s": sample_interval_s(environment),
+        "points": state.aggregate.points,
         "options": shown,
     }
 

@@ -77,7 +77,9 @@ class PluginState:
         return self.phase == STOPPED
 
     def elapsed_s(self) -> float:
-        """Return the run's duration so far, frozen at its stop."""
+        """Return the run's duration so far, frozen at its stop (0 before the first test)."""
+        if self.phase == IDLE:
+            return 0.0
         end = self.stopped_monotonic if self.stopped_monotonic is not None else time.monotonic()
         return end - self.started_monotonic
 

@@ -12,7 +12,8 @@ field's current value to the browser as its default. Here, around Locust's own c
 * **A start is checked first**: the submitted ``--ws-*`` values are converted and validated
   exactly as the command line's are; a bad one refuses the start with the same one sentence
   (Locust's own ``{"success": false, "message": ...}`` answer), instead of a server error or a
-  run that silently ignores it. Empty number fields keep their current value.
+  run that silently ignores it. Empty number fields keep their current value. List options
+  take comma-separated values (``--ws-check`` conditions contain no commas).
 """
 
 from __future__ import annotations
@@ -76,30 +77,36 @@ def _convert(option: ws_options.Option, text: str) -> Any:
         raise ConfigError(f"{option.flag} {text!r} is not a {option.type.__name__}") from None
 
 
-def check_form(environment: Any, form: ImmutableMultiDict[str, str]) -> ImmutableMultiDict[str, str]:
-    """Return the form Locust should apply: kept secrets dropped, values validated.
+def apply_form(environment: Any, form: ImmutableMultiDict[str, str]) -> ImmutableMultiDict[str, str]:
+    """Validate and apply the form's ``--ws-*`` fields; return the rest for Locust to apply.
+
+    Locust's own conversion of form values cannot handle an option whose current value is an
+    empty list (it converts the items to ``int``), so our fields are converted and applied here,
+    all or none, and removed from what Locust sees.
 
     Raises:
         ConfigError: a ``--ws-*`` field has a value the command line would refuse.
     """
     parsed = environment.parsed_options
-    kept: list[tuple[str, str]] = []
+    rest: list[tuple[str, str]] = []
     trial = argparse.Namespace(**vars(parsed))
-    for key, value in form.items(multi=True):
+    for key in form:
         option = ws_options.BY_DEST.get(key)
-        if key == "host" and environment.host and value == redact_url(environment.host):
+        values = form.getlist(key)
+        if key == "host" and environment.host and values == [redact_url(environment.host)]:
             continue  # the page showed the redacted target: keep the real one
         if option is None:
-            kept.append((key, value))
+            rest += [(key, value) for value in values]
             continue
+        value = ",".join(values) if option.repeat else values[-1]
         if not value.strip() and (option.secret or option.type in (int, float)):
             continue  # an empty secret or number keeps its value
         if option.choices and value not in option.choices:
             raise ConfigError(f"{option.flag} {value!r} is not one of {', '.join(option.choices)}")
         setattr(trial, key, _convert(option, value))
-        kept.append((key, value))
     settings.from_parsed(trial, outputs=not is_worker(environment))
-    return ImmutableMultiDict(kept)
+    vars(parsed).update({k: v for k, v in vars(trial).items() if k in ws_options.BY_DEST})
+    return ImmutableMultiDict(rest)
 
 
 def install(environment: Any, web_ui: Any) -> None:
@@ -118,7 +125,7 @@ def install(environment: Any, web_ui: Any) -> None:
         if request.endpoint != _SWARM_ENDPOINT or environment.parsed_options is None:
             return None
         try:
-            request.form = check_form(environment, request.form)
+            request.form = apply_form(environment, request.form)
         except ConfigError as exc:
             return jsonify(
                 {"success": False, "message": str(exc), "host": redact_url(environment.host or "")}
