@@ -290,6 +290,7 @@ def test_report_charts_in_a_real_browser(browser: Browser, tmp_path: Path, scree
     page.goto(path.as_uri())
     state = assert_page_draws_with_echarts(page, points=len(points))
     assert requested == [path.as_uri()], "the library and the points are in the file"
+    page.screenshot(path=str(screenshots / "report-dark.png"))  # dark: the system prefers it
 
     # Each line holds the points as recorded; the missing p99 is a gap, not a zero.
     rtt_p99 = state["rtt"]["lines"][1]["data"]
@@ -326,7 +327,6 @@ def test_report_charts_in_a_real_browser(browser: Browser, tmp_path: Path, scree
 
     # Theme: the system prefers dark; the button switches to light for this view only.
     assert theme_of(page) == ("dark", PAGE_BACKGROUND["dark"], {CHART_BACKGROUND["dark"]})
-    page.screenshot(path=str(screenshots / "report-dark.png"))
     page.locator("#ws-theme").click()
     assert theme_of(page) == ("light", PAGE_BACKGROUND["light"], {CHART_BACKGROUND["light"]})
     page.reload()
