@@ -1,7 +1,9 @@
 """The HTML report (``--ws-report``): one self-contained file, readable offline.
 
-Inline CSS and inline SVG charts drawn here, no script and no external URL: Locust's request
-statistics and failures, every WebSocket table, the sessions line, the checks and the charts.
+The checks, the WebSocket sections (the same as the ``/ws/`` page: sessions, closes, handshake
+failures, latency, backpressure, storms), the other findings, Locust's request statistics and
+failures, rendered here as HTML tables; and the charts over time, drawn in the browser by
+``page.js`` with ECharts, both inlined with the points (no file or URL from anywhere else).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from typing import Any
 
 from locust.stats import StatsEntry
 
-from loadtest.report import page
+from loadtest.report import assets, page
 from loadtest.report.console import findings
 from loadtest.report.page import esc
+from loadtest.report.sections import section_rows
 from loadtest.report.tables import all_tables, session_row
 
 _LOCUST_HEADINGS = (
@@ -83,32 +86,38 @@ def render(environment: Any, result: dict[str, Any], series: list[dict[str, Any]
         else ' · <span class="fail">FAILED</span>'
     )
     generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
-    tables = all_tables(result)
+    rows = section_rows(all_tables(result), session_row(result), result.get("storms") or [])
+    spec = page.script_spec(series, live=False)
+    charts = page.charts_html("" if series else "No samples were taken.")
+    found = findings({**result, "storms": []})  # the storms have their own section
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>WebSocket load test: {esc(target)} ({duration:.1f} s)</title>",
         f"<style>{page.CSS}</style></head><body>",
-        f"<h1>WebSocket load test: {esc(target)}</h1>",
+        f'<header class="top"><h1>WebSocket load test: {esc(target)}</h1>{page.THEME_BUTTON}</header>',
         f'<p class="meta">Duration {duration:.1f} s · generated {esc(generated)}{verdict}</p>',
-        page.sessions_html(session_row(result)),
-        "<h2>Checks</h2>",
+        page.toc_html(first=[("s-checks", "Checks")], last=[("s-locust", "Locust requests")]),
+        '<section id="s-checks"><h2>Checks</h2>',
         page.checks_html(checks),
-        "<h2>Over time</h2>",
-        page.charts_html(series) if series else '<p class="meta">No samples were taken.</p>',
+        "</section>",
     ]
-    found = findings(result)
     if found:
-        parts += ["<h2>Findings</h2>", "<ul>", *(f"<li>{esc(line)}</li>" for line in found), "</ul>"]
-    for name in page.COLUMNS:
-        parts += [f"<h2>{esc(page.TITLES[name])}</h2>", page.table_html(name, tables[name])]
+        parts += ['<section id="s-findings"><h2>Findings</h2><ul>']
+        parts += [f"<li>{esc(line)}</li>" for line in found]
+        parts += ["</ul></section>"]
+    parts.append(page.sections_html(rows, after_sessions=charts))
     stats = environment.stats
     parts += [
-        "<h2>Locust request statistics</h2>",
+        '<section id="s-locust"><h2>Locust request statistics</h2>',
         locust_stats_html(stats),
         "<h2>Locust failures</h2>",
         locust_failures_html(stats),
+        "</section>",
+        assets.json_script("ws-spec", spec),
+        assets.inline_script(assets.script("echarts.min.js")),
+        assets.inline_script(assets.script("page.js")),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
