@@ -11,6 +11,8 @@ Scoping: every test start and every stats reset on the master bumps a *generatio
 learn it from the master's options in the spawn message (a new test) or from ``MSG_RESET`` (a
 reset), start their own numbers over, and tag every delta with it; the master drops deltas of
 an older generation, so numbers recorded before a reset never leak into the numbers after it.
+On a reset the worker also drops Locust's own unreported statistics, which Locust itself would
+otherwise add to the master's fresh ones up to one report interval later.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ def install(environment: Any) -> None:
             state.generation = int(msg.data["generation"])
             state.recorder.reset()
             state.storms.reset(time.perf_counter_ns())
+            # Locust resets only the master's statistics: what a worker recorded since its last
+            # report would still arrive after the reset. Drop it here too, for both of us.
+            runner.stats.reset_all()
 
         environment.events.report_to_master.add_listener(report)
         environment.events.test_stop.add_listener(final)
