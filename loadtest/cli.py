@@ -17,9 +17,38 @@ def _serve(argv: Sequence[str]) -> int:
     return server_main(argv, prog=f"{PROG} serve")
 
 
+def _options(argv: Sequence[str]) -> int:
+    """Print every --ws-* option: its variable, default, scope, web UI field and help."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"{PROG} options", description=_options.__doc__)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table (docs/options.md)")
+    args = parser.parse_args(list(argv))
+    from loadtest.options import render  # no Locust import: fast, and no gevent patching
+
+    print(render(markdown=args.markdown), end="")
+    return 0
+
+
+def version_text() -> str:
+    """Return this package's version and those of the parts it runs on."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    parts = ", ".join(f"{name} {of(name)}" for name in ("locust", "websocket-client", "gevent", "websockets"))
+    return f"{PROG} {of('loadtest-ws')} ({parts}, Python {platform.python_version()})"
+
+
 # name -> (one-line help, runner taking the remaining arguments and returning an exit status)
 SUBCOMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
     "serve": ("run the embedded WebSocket target server (echo, faults, /stats)", _serve),
+    "options": ("list every --ws-* option: variable, default, scope, web UI field, help", _options),
 }
 
 
@@ -34,7 +63,8 @@ def _usage() -> str:
         "subcommands:",
         *(f"  {name:<{width}}  {help_text}" for name, (help_text, _) in SUBCOMMANDS.items()),
         "",
-        f"Run '{PROG} <subcommand> --help' for the options of a subcommand.",
+        f"Run '{PROG} <subcommand> --help' for the options of a subcommand, '{PROG} --version' for versions.",
+        "A load test itself runs with locust: locust -f scenarios/echo.py --headless -u 10 -t 30s",
     ]
     return "\n".join(lines)
 
@@ -48,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     if name in ("-h", "--help", "help"):
         print(_usage())
+        return 0
+    if name in ("-V", "--version"):
+        print(version_text())
         return 0
     entry = SUBCOMMANDS.get(name)
     if entry is None:

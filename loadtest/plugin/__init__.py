@@ -14,10 +14,10 @@ from typing import Any
 import gevent
 from locust import events
 
+from loadtest import options as ws_options
 from loadtest.config import validate_target_url
 from loadtest.errors import ConfigError
 from loadtest.plugin import distributed, lost, run, scale, settings, storms
-from loadtest.plugin import options as ws_options
 from loadtest.plugin.state import PluginState, set_state, state_for
 from loadtest.plugin.user import WebSocketUser
 from loadtest.plugin.web_form import loaded_user_classes

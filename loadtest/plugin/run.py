@@ -26,11 +26,11 @@ from typing import Any
 import gevent
 from locust.runners import WORKER_REPORT_INTERVAL
 
+from loadtest import options as ws_options
 from loadtest.config import redact_url
 from loadtest.errors import ConfigError
 from loadtest.metrics import storm
 from loadtest.plugin import distributed, settings
-from loadtest.plugin import options as ws_options
 from loadtest.plugin.distributed import is_master, is_worker
 from loadtest.plugin.state import RUNNING, STOPPED, PluginState, state_for
 from loadtest.report import checks, console, csv_files, summary

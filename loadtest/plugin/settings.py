@@ -14,10 +14,10 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadtest import options as ws_options
 from loadtest.config import SessionOptions
 from loadtest.errors import ConfigError
 from loadtest.metrics.backoff import Backoff
-from loadtest.plugin import options as ws_options
 from loadtest.plugin.scale import SourceIPs
 from loadtest.report import checks
 

@@ -24,9 +24,9 @@ from typing import Any
 from flask import Response, jsonify, request
 from werkzeug.datastructures import ImmutableMultiDict
 
+from loadtest import options as ws_options
 from loadtest.config import redact_url
 from loadtest.errors import ConfigError
-from loadtest.plugin import options as ws_options
 from loadtest.plugin import settings
 from loadtest.plugin.distributed import is_worker
 

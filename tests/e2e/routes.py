@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.plugin.options import BY_DEST, Option
+from loadtest.options import BY_DEST, Option
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """Every ``--ws-*`` option, by every route, shows its effect in a real run.
 
-The list of options comes from the option table itself (``loadtest.plugin.options.OPTIONS``):
+The list of options comes from the option table itself (``loadtest.options.OPTIONS``):
 an option without a probe here fails ``test_every_option_has_a_probe``. A probe is a value to
 set and an assertion on what the run did with it (the summary, the target's own counts, the
 files written), chosen so that the default value would fail it. Probes that can share a target
@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from loadtest.plugin.options import BY_DEST, OPTIONS
+from loadtest.options import BY_DEST, OPTIONS
 from loadtest.server.process import EmbeddedServer
 from tests.certs import Chain, make_chain
 from tests.e2e.routes import ROUTES, Outcome, Run, execute

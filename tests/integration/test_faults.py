@@ -118,7 +118,7 @@ def test_token_in_query_or_header(serve) -> None:
     assert missing.summary["handshake_failures"] == {"http_401": 1, "total": 1}
     assert query.summary["sessions"]["opened"] == header.summary["sessions"]["opened"] == 1
     assert all("s3cret" not in text for text in missing.failures("connect"))
-    assert settled_stats(server)["handshakes"] == {"accepted": 2, "rejected": {"401": 1}}
+    assert settled_stats(server)["handshakes"] == {"accepted": 2, "rejected": {"401": 1}, "subprotocols": {}}
 
 
 def test_auth_message_ok_and_refused(serve) -> None:
