@@ -1,6 +1,8 @@
-"""The Dockerfile, compose.yaml and Kubernetes manifests say what docs/distributed.md promises.
+"""The Dockerfile and .dockerignore say what docs/distributed.md promises.
 
-No image is built or run here (no container engine); see docs/distributed.md.
+No image is built or run here (no container engine); see docs/distributed.md. What the build
+stage runs, scripts/install-image.sh, is run for real by test_install_image.py; compose.yaml
+and the Kubernetes manifests have their own test modules.
 """
 
 from __future__ import annotations
@@ -31,11 +33,24 @@ def _final_stage(instructions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return instructions[starts[-1] :]
 
 
-def test_dockerfile_is_multi_stage_on_python_slim() -> None:
+def test_dockerfile_is_multi_stage_on_python_slim_bookworm() -> None:
     froms = [i["value"] for i in _dockerfile() if i["instruction"] == "FROM"]
     assert len(froms) >= 2, froms
-    assert all(f.split()[0] == "python:3.11-slim" for f in froms)
+    # Bookworm, pinned: the release (gcc 12, glibc 2.36) the build steps and wheels were checked on.
+    assert all(f.split()[0] == "python:3.11-slim-bookworm" for f in froms)
     assert froms[0].lower().endswith(" as build")
+
+
+def test_dockerfile_build_stage_has_a_compiler_before_the_install_and_the_runtime_has_none() -> None:
+    instructions = _dockerfile()
+    final_start = len(instructions) - len(_final_stage(instructions))
+    runs = [(n, i["value"]) for n, i in enumerate(instructions) if i["instruction"] == "RUN"]
+    compiler = [
+        n for n, run in runs if "apt-get install" in run and " gcc " in f" {run} " and "libc6-dev" in run
+    ]
+    install = [n for n, run in runs if "scripts/install-image.sh" in run]
+    assert compiler and install and compiler[0] < install[0] < final_start, runs
+    assert not any("apt-get" in run for n, run in runs if n >= final_start)
 
 
 def test_dockerfile_runs_the_one_install_script_in_the_build_stage() -> None:
