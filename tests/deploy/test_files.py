@@ -8,8 +8,6 @@ and the Kubernetes manifests have their own test modules.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -82,65 +80,6 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
     }
     assert {".git", ".venv", "tests"} <= ignored
     assert not ignored & {"loadtest", "scenarios", "scripts", "pyproject.toml", "README.md"}
-
-
-# -- compose.yaml ------------------------------------------------------------------------------------
-def _compose() -> dict[str, Any]:
-    yaml = pytest.importorskip("yaml", reason="pip install -r tests/deploy/requirements.txt")
-    data: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    return data
-
-
-def test_compose_has_target_master_and_scalable_workers() -> None:
-    services = _compose()["services"]
-    assert set(services) == {"target", "master", "worker"}
-    target, master, worker = services["target"], services["master"], services["worker"]
-    assert target["entrypoint"] == ["loadtest"]
-    assert target["command"] == ["serve", "--host", "0.0.0.0", "--port", "8765"]
-    assert "8089:8089" in master["ports"] and "5557" in master["expose"]
-    # Scalable: a worker publishes no host port and has no fixed container name.
-    assert "ports" not in worker and "container_name" not in worker
-    for service in (master, worker):
-        assert service["command"] == ["-f", "/app/scenarios/${SCENARIO:-echo}.py"]
-        assert service["build"] == "." and service["image"] == target["image"]
-        assert service["ulimits"]["nofile"] == {"soft": 65536, "hard": 65536}
-
-
-def test_compose_configures_through_locust_variables() -> None:
-    services = _compose()["services"]
-    master, worker = services["master"]["environment"], services["worker"]["environment"]
-    assert master["LOCUST_MODE_MASTER"] == "true"
-    assert master["LOCUST_HOST"] == "${LOCUST_HOST:-ws://target:8765}"
-    for name in (
-        "LOCUST_USERS",
-        "LOCUST_SPAWN_RATE",
-        "LOCUST_RUN_TIME",
-        "LOCUST_HEADLESS",
-        "LOCUST_WS_SUMMARY",
-    ):
-        assert master[name].startswith("${" + name), name
-    assert all(name.startswith("LOCUST_") for name in [*master, *worker])
-    assert worker == {
-        "LOCUST_MODE_WORKER": "true",
-        "LOCUST_MASTER_NODE_HOST": "master",
-        "LOCUST_MASTER_NODE_PORT": "5557",
-    }
-
-
-def test_docker_compose_config_when_compose_is_available() -> None:
-    if shutil.which("docker") is None:
-        pytest.skip("no docker client installed")
-    version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=30)
-    if version.returncode != 0:
-        pytest.skip(f"the docker compose plugin is not installed: {version.stderr.strip().splitlines()[0]}")
-    out = subprocess.run(
-        ["docker", "compose", "-f", str(ROOT / "compose.yaml"), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stderr
 
 
 # -- Kubernetes ----------------------------------------------------------------------------------------
