@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-K8S = ROOT / "deploy" / "k8s"
 
 
 # -- Dockerfile ------------------------------------------------------------------------------------
@@ -80,74 +79,3 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
     }
     assert {".git", ".venv", "tests"} <= ignored
     assert not ignored & {"loadtest", "scenarios", "scripts", "pyproject.toml", "README.md"}
-
-
-# -- Kubernetes ----------------------------------------------------------------------------------------
-def _manifests() -> dict[tuple[str, str], dict[str, Any]]:
-    yaml = pytest.importorskip("yaml", reason="pip install -r tests/deploy/requirements.txt")
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(K8S.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc["kind"] != "Kustomization":
-                found[(doc["kind"], doc["metadata"]["name"])] = doc
-    return found
-
-
-def test_k8s_manifests_validate_strictly_against_the_kubernetes_schema() -> None:
-    kv = pytest.importorskip("kubernetes_validate", reason="pip install -r tests/deploy/requirements.txt")
-    version = kv.latest_version()
-    manifests = _manifests()
-    for doc in manifests.values():
-        kv.validate(doc, version, strict=True)  # raises ValidationError
-    broken = json.loads(json.dumps(manifests[("Deployment", "loadtest-worker")]))
-    broken["spec"]["template"]["spec"]["containers"][0]["resource"] = {}  # a typo strict mode must catch
-    with pytest.raises(kv.ValidationError):
-        kv.validate(broken, version, strict=True)
-
-
-def test_kustomization_lists_every_manifest() -> None:
-    yaml = pytest.importorskip("yaml", reason="pip install -r tests/deploy/requirements.txt")
-    listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
-    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
-
-
-def _container(doc: dict[str, Any]) -> dict[str, Any]:
-    containers: list[dict[str, Any]] = doc["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1
-    return containers[0]
-
-
-def test_k8s_master_service_worker_and_configmap() -> None:
-    m = _manifests()
-    config = m[("ConfigMap", "loadtest-config")]["data"]
-    assert config["SCENARIO"] == "echo"
-    assert all(k == "SCENARIO" or k.startswith("LOCUST_") for k in config)
-    assert {"LOCUST_HOST", "LOCUST_USERS", "LOCUST_SPAWN_RATE", "LOCUST_WS_SUMMARY"} <= set(config)
-    service = m[("Service", "loadtest-master")]["spec"]
-    assert {p["port"] for p in service["ports"]} == {8089, 5557}
-    master, worker = m[("Deployment", "loadtest-master")], m[("Deployment", "loadtest-worker")]
-    assert service["selector"] == master["spec"]["template"]["metadata"]["labels"]
-    assert master["spec"]["replicas"] == 1 and worker["spec"]["replicas"] >= 2
-    assert {p["containerPort"] for p in _container(master)["ports"]} == {8089, 5557}
-    worker_env = {e["name"]: e.get("value") for e in _container(worker)["env"]}
-    assert worker_env["LOCUST_MODE_WORKER"] == "true"
-    assert worker_env["LOCUST_MASTER_NODE_HOST"] == "loadtest-master"
-    assert int(config["LOCUST_EXPECT_WORKERS"]) == worker["spec"]["replicas"]
-    sysctls = worker["spec"]["template"]["spec"]["securityContext"]["sysctls"]
-    assert {"name": "net.ipv4.ip_local_port_range", "value": "1024 65535"} in sysctls
-
-
-def test_k8s_every_container_has_resources_runs_non_root_and_reads_the_configmap() -> None:
-    for (kind, name), doc in _manifests().items():
-        if kind != "Deployment":
-            continue
-        pod, container = doc["spec"]["template"]["spec"], _container(doc)
-        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
-        assert container["securityContext"]["allowPrivilegeEscalation"] is False
-        resources = container["resources"]
-        assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}, name
-        if name != "loadtest-target":
-            assert container["args"] == ["-f", "/app/scenarios/$(SCENARIO).py"]
-            assert container["envFrom"] == [{"configMapRef": {"name": "loadtest-config"}}]
-            scenario = next(e for e in container["env"] if e["name"] == "SCENARIO")
-            assert scenario["valueFrom"]["configMapKeyRef"] == {"name": "loadtest-config", "key": "SCENARIO"}
