@@ -21,6 +21,7 @@ from loadtest import WebSocketUser
 
 
 class StormUser(WebSocketUser):
+    scenario_options = ("storm",)  # its --ws-* options show in the web UI form
     wait_time = constant(1)
     default_max_attempts = 10
 

@@ -5,6 +5,12 @@ counters and histograms are added exactly. Concurrency is a gauge per source: co
 the sum of the sources' latest values, and the peak is the largest sum of per-source interval
 peaks seen at a sample, exact for one source and an upper bound within one report interval
 for several.
+
+Rates in the time series are computed per source over the time its own deltas cover
+(``span_s``), then added: workers report on their own clocks (Locust's 3 s report interval),
+so a point taken on the master between two reports of a worker would otherwise read 0 for it
+and the next point double. A source with no delta since the last point keeps its last rate
+until it reports again (or is forgotten as lost), so a steady load draws a steady line.
 """
 
 from __future__ import annotations
@@ -17,6 +23,23 @@ from loadtest.metrics.recorder import Recorder
 #: Time-series points kept in memory (the CSV history file keeps every point).
 MAX_POINTS = 3600
 
+#: Rate fields of a point: name -> what it counts in a delta (a counter, or the sum of a keyed map).
+RATES: dict[str, tuple[str, str]] = {
+    "closes_server_per_s": ("keyed", "closes_server"),
+    "closes_client_per_s": ("keyed", "closes_client"),
+    "closes_abnormal_per_s": ("keyed", "abnormal_reasons"),
+    "handshake_failures_per_s": ("keyed", "handshake_failures"),
+    "messages_sent_per_s": ("counters", "messages_sent"),
+    "messages_received_per_s": ("counters", "messages_received"),
+}
+
+
+def _counts(delta: dict[str, Any]) -> dict[str, float]:
+    return {
+        name: float(sum(delta[kind][key].values()) if kind == "keyed" else delta[kind].get(key, 0))
+        for name, (kind, key) in RATES.items()
+    }
+
 
 class Aggregate:
     """Cumulative totals (``total``), the interval since the last sample, and the series."""
@@ -27,15 +50,13 @@ class Aggregate:
         self.series: deque[dict[str, Any]] = deque(maxlen=max_points)
         self._concurrent: dict[str, int] = {}
         self._interval_peak: dict[str, int] = {}
+        #: per source: counts and covered seconds since the last point, and the last rates
+        self._pending: dict[str, tuple[dict[str, float], float]] = {}
+        self._rates: dict[str, dict[str, float]] = {}
         self.sources_seen: set[str] = set()
-        self._last_sample_s: float | None = None
-
-    def begin(self, now_s: float) -> None:
-        """Start the first interval at ``now_s`` (so the first point has rates)."""
-        self._last_sample_s = now_s
 
     def ingest(self, source: str, delta: dict[str, Any]) -> None:
-        """Add one source's delta (from :meth:`Recorder.take_delta`)."""
+        """Add one source's delta (from :meth:`Recorder.take_delta` or ``drain_into``)."""
         self.total.merge_state(delta)
         self.interval.merge_state(delta)
         self.sources_seen.add(source)
@@ -45,20 +66,31 @@ class Aggregate:
         peak_now = sum(self._interval_peak.values())
         if peak_now > self.total.peak_concurrent:
             self.total.peak_concurrent = peak_now
+        counts, span_s = self._pending.get(source, ({}, 0.0))
+        for name, count in _counts(delta).items():
+            counts[name] = counts.get(name, 0.0) + count
+        self._pending[source] = (counts, span_s + float(delta.get("span_s", 0.0)))
 
     def forget_source(self, source: str) -> None:
         """Stop counting a lost source's open sessions as connected (its totals stay)."""
         self._concurrent.pop(source, None)
         self._interval_peak.pop(source, None)
+        self._pending.pop(source, None)
+        self._rates.pop(source, None)
         self.total.concurrent = sum(self._concurrent.values())
+
+    def _rates_now(self) -> dict[str, float | None]:
+        for source, (counts, span_s) in self._pending.items():
+            if span_s > 0:
+                self._rates[source] = {name: count / span_s for name, count in counts.items()}
+        self._pending = {}
+        if not self._rates:
+            return dict.fromkeys(RATES)
+        return {name: round(sum(r.get(name, 0.0) for r in self._rates.values()), 3) for name in RATES}
 
     def sample(self, now_s: float, elapsed_s: float) -> dict[str, Any]:
         """Close the current interval: return (and keep) one time-series point."""
-        span_s = max(1e-9, now_s - self._last_sample_s) if self._last_sample_s is not None else None
-        counters, keyed, hist = self.interval.counters, self.interval.keyed, self.interval.histograms
-
-        def rate(count: int) -> float | None:
-            return round(count / span_s, 3) if span_s else None
+        hist = self.interval.histograms
 
         def pct(name: str, percent: float) -> float | None:
             h = hist[name]
@@ -72,20 +104,26 @@ class Aggregate:
             "rtt_p50_ms": pct("rtt", 50),
             "rtt_p99_ms": pct("rtt", 99),
             "ping_rtt_p99_ms": pct("ping_rtt", 99),
-            "closes_server_per_s": rate(sum(keyed["closes_server"].values())),
-            "closes_client_per_s": rate(sum(keyed["closes_client"].values())),
-            "closes_abnormal_per_s": rate(sum(keyed["abnormal_reasons"].values())),
-            "handshake_failures_per_s": rate(sum(keyed["handshake_failures"].values())),
-            "messages_sent_per_s": rate(counters["messages_sent"]),
-            "messages_received_per_s": rate(counters["messages_received"]),
+            **self._rates_now(),
             "send_queue_bytes_p99": pct("send_queue_bytes", 99),
             "send_stall_ms_p99": pct("send_stall", 99),
         }
         self.series.append(point)
         self.interval.reset()
         self._interval_peak = dict(self._concurrent)
-        self._last_sample_s = now_s
         return point
+
+    def reset(self) -> None:
+        """Start the totals, the series and the rates over (sessions still open stay counted)."""
+        concurrent = self.total.concurrent
+        for recorder in (self.total, self.interval):
+            recorder.reset()
+            recorder.ends.clear()
+        self.total.concurrent = self.total.peak_concurrent = concurrent
+        self.series.clear()
+        self._pending.clear()
+        self._rates.clear()
+        self._interval_peak = dict(self._concurrent)
 
 
 SERIES_FIELDS = (

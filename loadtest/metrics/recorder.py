@@ -8,7 +8,9 @@ master, which merges it exactly with :meth:`Recorder.merge_state`.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from loadtest.metrics import close_codes
@@ -72,6 +74,7 @@ class Recorder:
         self.peak_concurrent = 0
         #: "who:code" or "abnormal:reason" -> (lifetime, idle age) histograms in µs, reported in s
         self.ends: dict[str, tuple[Histogram, Histogram]] = {}
+        self._delta_started = time.monotonic()
 
     # -- samples ---------------------------------------------------------------------------
     def on_open(self, phases_us: dict[str, int]) -> None:
@@ -166,14 +169,22 @@ class Recorder:
 
     # -- state for reports and for the master ------------------------------------------------
     def state(self, *, encode: bool = True) -> dict[str, Any]:
-        """Return every counter and histogram; histograms encoded unless ``encode`` is False."""
+        """Return every counter and histogram; histograms encoded unless ``encode`` is False.
+
+        Unencoded, the histograms are this recorder's own objects: merge them before the next
+        :meth:`reset`.
+        """
         return {
             "counters": dict(self.counters),
             "keyed": {name: dict(c) for name, c in self.keyed.items()},
             "peak_concurrent": self.peak_concurrent,
             "concurrent": self.concurrent,
             "histograms": {n: (h.encode() if encode else h) for n, h in self.histograms.items()},
-            "ends": {k: [(h.encode() if encode else h) for h in pair] for k, pair in self.ends.items()},
+            "ends": {
+                k: [(h.encode() if encode else h) for h in pair]
+                for k, pair in self.ends.items()
+                if pair[0].count
+            },
         }
 
     def merge_state(self, state: dict[str, Any]) -> None:
@@ -188,30 +199,52 @@ class Recorder:
         for name, value in state["histograms"].items():
             _merge(self.histograms[name], value)
         for key, pair in state.get("ends", {}).items():
-            mine = self.ends.setdefault(key, (Histogram(scale=1e6), Histogram(scale=1e6)))
+            mine = self.ends.get(key)
+            if mine is None:
+                mine = self.ends[key] = (Histogram(scale=1e6), Histogram(scale=1e6))
             _merge(mine[0], pair[0])
             _merge(mine[1], pair[1])
 
-    def take_delta(self, *, encode: bool = True) -> dict[str, Any]:
-        """Return everything recorded since the last call, then start over (gauges excepted).
+    def take_delta(self) -> dict[str, Any]:
+        """Return everything recorded since the last call (histograms encoded), then start over.
 
-        ``peak_concurrent`` in the delta is the peak since the last delta; ``concurrent`` is now.
+        ``peak_concurrent`` in the delta is the peak since the last delta; ``concurrent`` is now;
+        ``span_s`` is the time the delta covers (rates over time divide by it).
         """
-        delta = self.state(encode=encode)
-        self.counters = Counter({name: 0 for name in COUNTERS})
-        self.keyed = {name: Counter() for name in KEYED}
-        self.ends = {}
-        if encode:
-            for histogram in self.histograms.values():
-                histogram.reset()
-        else:
-            self.histograms = {name: Histogram(highest=h, scale=s) for name, (h, s) in HISTOGRAMS.items()}
-        self.peak_concurrent = self.concurrent
+        delta = self.state(encode=True)
+        delta["span_s"] = self._span_s()
+        self.reset()
         return delta
 
+    def drain_into(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        """Hand everything recorded since the last call to ``sink`` unencoded, then start over.
+
+        The in-process path (no master): ``sink`` must merge the delta before returning, since
+        its histograms are reset in place right after (no allocation per sample).
+        """
+        delta = self.state(encode=False)
+        delta["span_s"] = self._span_s()
+        sink(delta)
+        self.reset()
+
+    def _span_s(self) -> float:
+        now = time.monotonic()
+        span, self._delta_started = now - self._delta_started, now
+        return span
+
     def reset(self) -> None:
-        """Forget counters and histograms (gauges stay: sessions are still open)."""
-        self.take_delta(encode=True)
+        """Forget counters and histograms, in place (gauges stay: sessions are still open)."""
+        for name in self.counters:
+            self.counters[name] = 0
+        for counter in self.keyed.values():
+            counter.clear()
+        for histogram in self.histograms.values():
+            histogram.reset()
+        for lifetime, idle in self.ends.values():
+            lifetime.reset()
+            idle.reset()
+        self.peak_concurrent = self.concurrent
+        self._delta_started = time.monotonic()
 
 
 def _merge(histogram: Histogram, value: Histogram | str) -> None:

@@ -79,6 +79,13 @@ class StormTracker:
         self.origin_ns = 0
         self._recent_losses: list[int] = []
 
+    def reset(self, origin_ns: int = 0) -> None:
+        """Forget every storm (a new test or a stats reset); users keep this same tracker."""
+        self.storms.clear()
+        self.current = None
+        self.origin_ns = origin_ns
+        self._recent_losses = []
+
     def begin(self, now_ns: int, trigger: str, connected: int, index: int | None = None) -> Storm:
         """Start a storm (``index`` given by the master keeps workers' storms aligned)."""
         storm = Storm(len(self.storms) if index is None else index, now_ns, trigger, connected)

@@ -1,4 +1,4 @@
-"""Everything that plugs into Locust: options, the user class, the embedded target, the summary.
+"""Everything that plugs into Locust: options, the user class, the embedded target, the run's life.
 
 Importing this module registers the listeners on Locust's global events, which is what a
 locustfile does when it imports :class:`WebSocketUser`.
@@ -9,20 +9,17 @@ from __future__ import annotations
 import logging
 import resource
 import sys
-import time
 from typing import Any
 
 from locust import events
 
 from loadtest.config import validate_target_url
 from loadtest.errors import ConfigError
-from loadtest.metrics.aggregate import Aggregate
-from loadtest.metrics.recorder import Recorder
-from loadtest.plugin import lost, run, scale, storms
+from loadtest.plugin import distributed, lost, run, scale, settings, storms
 from loadtest.plugin import options as ws_options
 from loadtest.plugin.state import PluginState, set_state, state_for
 from loadtest.plugin.user import WebSocketUser
-from loadtest.report import checks, csv_files, summary
+from loadtest.plugin.web_form import loaded_user_classes
 
 logger = logging.getLogger("loadtest")
 
@@ -32,7 +29,6 @@ EXIT_CONFIG = 2
 
 def _add_options(parser: Any, **_: Any) -> None:
     ws_options.add_arguments(parser)
-    ws_options.add_scenario_arguments(parser)
 
 
 def _fail_config(message: str) -> None:
@@ -45,56 +41,81 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     parsed = environment.parsed_options
     if parsed is None or not hasattr(parsed, "ws_summary"):
         return  # an Environment built in-process: defaults from state_for()
+    worker = distributed.is_worker(environment)
     try:
-        session_options = ws_options.session_options(parsed)
-        threshold = session_options.backpressure_threshold_bytes
-        template = summary.build(Recorder(), target="", duration_s=0.0)
-        state = PluginState(
-            session_options=session_options,
-            backoff=ws_options.backoff(parsed),
-            recorder=Recorder(backpressure_threshold_bytes=threshold),
-            aggregate=Aggregate(backpressure_threshold_bytes=threshold),
-            checks=[checks.parse(text, template) for text in parsed.ws_check],
-            summary_path=parsed.ws_summary,
-            report_path=parsed.ws_report,
-            junit_path=parsed.ws_junit,
-            csv_prefix=parsed.csv_prefix or "",
-            sample_interval_s=ws_options.positive(parsed.ws_sample_interval, "--ws-sample-interval"),
-            source_ips=scale.SourceIPs.parse(parsed.ws_source_ips),
-        )
+        run_settings = settings.from_parsed(parsed, outputs=not worker)
         embedded_args = ws_options.embedded_args(parsed)
         if environment.host:
             validate_target_url(environment.host)
+        unknown = ws_options.unknown_groups(loaded_user_classes(environment))
+        if unknown:
+            known = ", ".join(ws_options.SCENARIO_GROUPS)
+            raise ConfigError(f"scenario_options names unknown groups ({'; '.join(unknown)}): use {known}")
     except ConfigError as exc:
         _fail_config(str(exc))
         return
+    threshold = run_settings.session_options.backpressure_threshold_bytes
+    state = PluginState(settings=run_settings)
+    state.recorder.backpressure_threshold_bytes = threshold
+    state.aggregate.total.backpressure_threshold_bytes = threshold
+    if worker:
+        # What the master sends replaces a worker's options; a worker's own source addresses stay.
+        state.worker_own = ws_options.explicit(parsed, scope="worker")
     set_state(environment, state)
     _ENVIRONMENTS.append(environment)
-    run.install_distributed(environment)
+    _warn_about_ignored_options(environment, parsed, worker)
+    distributed.install(environment)
     storms.install(environment)
     lost.install(environment)
     _raise_open_files(environment)
-    if run.is_worker(environment):
+    if worker:
         return
-    if state.csv_prefix:
-        state.history = csv_files.HistoryWriter(state.csv_prefix)
     if web_ui := kwargs.get("web_ui"):
-        from loadtest.plugin import web
+        from loadtest.plugin import web, web_form
 
         web.install(environment, web_ui)
+        web_form.install(environment, web_ui)
     if not environment.host:
         _start_embedded(environment, state, embedded_args)
 
 
+def _warn_about_ignored_options(environment: Any, parsed: Any, worker: bool) -> None:
+    """Say once, at start-up, which given options will have no effect in this process."""
+    for option in ws_options.undeclared_in_use(parsed, loaded_user_classes(environment)):
+        logger.warning(
+            "loadtest: %s is set but no loaded user class declares the %r scenario options "
+            "(scenario_options); it has no effect here",
+            option.flag,
+            option.group,
+        )
+    if worker:
+        for dest in ws_options.explicit(parsed, scope="master"):
+            logger.warning(
+                "loadtest: %s has no effect on a worker: give it to the master", ws_options.BY_DEST[dest].flag
+            )
+
+
 def _raise_open_files(environment: Any) -> None:
     """Raise the open-files soft limit to what the sessions need, or say how to raise the hard one."""
-    if run.is_worker(environment):  # a worker does not know its share of -u: take all it may
+    if distributed.is_worker(environment):  # a worker does not know its share of -u: take all it may
         wanted = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     else:
         wanted = scale.nofile_wanted(int(getattr(environment.parsed_options, "num_users", None) or 0))
     warning = scale.raise_nofile(wanted)
     if warning:
         logger.warning(warning)
+
+
+def _redacted_args(args: list[str]) -> str:
+    """Return the embedded target's arguments for a log line, with its --token value hidden."""
+    shown: list[str] = []
+    for arg in args:
+        if shown and shown[-1] == "--token":
+            arg = "***"
+        elif arg.startswith("--token="):
+            arg = "--token=***"
+        shown.append(arg)
+    return " ".join(shown)
 
 
 def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> None:
@@ -108,27 +129,37 @@ def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> No
         return
     state.embedded = server
     environment.host = server.url
-    extra = f" with {' '.join(args)}" if args else ""
+    extra = f" with {_redacted_args(args)}" if args else ""
     logger.info(
         "No --host given: started the embedded target at %s%s; it stops when the run ends", server.url, extra
     )
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
-    state = state_for(environment)
-    if not state.storms.origin_ns:
-        state.storms.origin_ns = time.perf_counter_ns()
-    if state.sampler is None:
-        storms.start(environment)
-    run.start_sampler(environment)
+    run.begin(environment)
 
 
-#: Environments initialised in this process (Locust's quit event does not carry one).
+def _on_reset_stats(**_: Any) -> None:
+    for environment in _ENVIRONMENTS:  # Locust's reset event carries no environment
+        run.reset(environment)
+
+
+def _on_spawning_complete(environment: Any = None, **_: Any) -> None:
+    for env in [environment] if environment is not None else _ENVIRONMENTS:
+        if getattr(env, "reset_stats", False):  # --reset-stats: Locust resets its numbers now, so do we
+            run.reset(env)
+
+
+def _on_test_stop(environment: Any, **_: Any) -> None:
+    run.end(environment)
+
+
+#: Environments initialised in this process (Locust's quit and reset events do not carry one).
 _ENVIRONMENTS: list[Any] = []
 
 
 def _on_quitting(environment: Any, **_: Any) -> None:
-    # Before Locust computes its exit code: stop users, collect, summarise, check, write.
+    # Before Locust computes its exit code: stop a run still going, so its files are written.
     run.finish(environment)
 
 
@@ -142,7 +173,7 @@ def _on_quit(**_: Any) -> None:
 
 
 def build_summary(environment: Any) -> dict[str, Any]:
-    """Return the run summary as it stands (final once the run has finished)."""
+    """Return the run summary as it stands (final once the run has stopped)."""
     state = state_for(environment)
     return state.result if state.result is not None else run.build_summary(environment)
 
@@ -150,6 +181,9 @@ def build_summary(environment: Any) -> dict[str, Any]:
 events.init_command_line_parser.add_listener(_add_options)
 events.init.add_listener(_on_init)
 events.test_start.add_listener(_on_test_start)
+events.reset_stats.add_listener(_on_reset_stats)
+events.spawning_complete.add_listener(_on_spawning_complete)
+events.test_stop.add_listener(_on_test_stop)
 events.quitting.add_listener(_on_quitting)
 events.quit.add_listener(_on_quit)
 

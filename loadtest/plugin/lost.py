@@ -41,8 +41,8 @@ def install(environment: Any) -> gevent.Greenlet | None:
     """Start watching the workers when ``environment`` runs a master; return the watcher greenlet.
 
     The watcher lives in the runner's greenlet group (killed when the runner quits) and ends
-    by itself once the run is finished. Call it after the plugin state is set (in the ``init``
-    listener); a second call returns the first watcher.
+    by itself when the process quits (a web UI session may run several tests). Call it after
+    the plugin state is set (in the ``init`` listener); a second call returns the first watcher.
 
     Args:
         environment: The Locust environment.
@@ -59,7 +59,7 @@ def install(environment: Any) -> gevent.Greenlet | None:
     lost_now: set[str] = set()
 
     def watch() -> None:
-        while not state_for(environment).finished:
+        while not state_for(environment).quitting:
             gevent.sleep(POLL_INTERVAL_S)
             check_workers(environment, lost_now)
 

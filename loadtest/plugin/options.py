@@ -1,233 +1,393 @@
-"""The ``--ws-*`` command-line options, and turning them into validated option objects.
+"""The ``--ws-*`` options: one table, from which every route is built.
 
-Every option is also settable as ``LOCUST_WS_*`` in the environment and in ``locust.conf``, and
-shows in the web UI (secrets masked), because Locust's own parser carries them.
+Each :class:`Option` becomes a Locust command-line option with its ``LOCUST_WS_*`` environment
+variable (Locust reads a variable for a custom option only when it is declared with
+``env_var``), which also makes it a ``locust.conf`` / ``[tool.locust]`` key and, unless the
+table says why not, a field of the web UI form. ``scope`` says where an option takes effect:
+
+* ``session``: how every session connects and measures. Read again at every test start, so the
+  web UI form and, on workers, the master's values apply (Locust sends the master's options to
+  its workers with every spawn message).
+* ``worker``: the same, except that a worker's own explicit value wins over the master's (a
+  source address exists only on the host that owns it).
+* ``master``: outputs and checks, used where the summary is built (local or master runner); on
+  a worker they have no effect and a worker given one says so.
+* ``init``: used once at start-up, before the web UI exists (the embedded target's arguments),
+  so never in the form.
+
+Scenario options belong to a ``group``; a user class that uses a group declares it in its
+``scenario_options`` class attribute, and the web UI form shows only the groups of the loaded
+user classes. The table is also what ``loadtest options`` prints and what the option-route
+test iterates over.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from loadtest.config import TOKEN_MODES, SessionOptions
 from loadtest.errors import ConfigError
 from loadtest.metrics.backoff import STRATEGIES, Backoff
 
+#: Groups always shown; every other group is a scenario's and is declared by its user class.
+CORE_GROUPS = ("session", "reconnect", "output")
+SCOPES = ("session", "worker", "master", "init")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``--ws-*`` option and the routes it takes.
+
+    Attributes:
+        flag: the long option, e.g. ``--ws-summary``.
+        help: one line for ``--help``, the web UI and ``loadtest options``.
+        default: the value when the option is not given.
+        type: ``str``, ``int``, ``float`` or ``bool`` (a flag); list options have ``repeat``.
+        group: ``session``, ``reconnect``, ``output`` or a scenario group
+            (``heartbeat``, ``burst``, ``storm``).
+        scope: see the module docstring.
+        metavar: the placeholder in ``--help``.
+        choices: the allowed values, if any.
+        repeat: the option may be given several times (a list).
+        secret: never logged, never sent to the browser.
+        web_ui_excluded: why the option is not in the web UI form ("" when it is).
+    """
+
+    flag: str
+    help: str
+    default: Any
+    type: type = str
+    group: str = "session"
+    scope: str = "session"
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    repeat: bool = False
+    secret: bool = False
+    web_ui_excluded: str = ""
+
+    @property
+    def dest(self) -> str:
+        """Return the attribute name in Locust's parsed options (``ws_summary``)."""
+        return self.flag[2:].replace("-", "_")
+
+    @property
+    def env_var(self) -> str:
+        """Return the environment variable (``LOCUST_WS_SUMMARY``)."""
+        return "LOCUST_" + self.dest.upper()
+
+    @property
+    def config_key(self) -> str:
+        """Return the key in ``locust.conf`` and ``[tool.locust]`` (``ws-summary``)."""
+        return self.flag[2:]
+
+    @property
+    def in_web_ui(self) -> bool:
+        """Return True when the option is a field of the web UI form."""
+        return not self.web_ui_excluded
+
+
+_CREDENTIALS = "headers and cookies can carry credentials, and the form would show them in its page source"
+_INIT = "the embedded target is started before the web UI exists"
+
+OPTIONS: tuple[Option, ...] = (
+    # -- sessions ------------------------------------------------------------------------------
+    Option("--ws-connect-timeout", "Handshake deadline (DNS+TCP+TLS+upgrade).", 5.0, float, metavar="S"),
+    Option("--ws-reply-timeout", "A request without a reply by then fails.", 10.0, float, metavar="S"),
+    Option("--ws-send-timeout", "A send blocked longer ends the session.", 10.0, float, metavar="S"),
+    Option("--ws-close-timeout", "Wait this long for the close handshake.", 2.0, float, metavar="S"),
+    Option(
+        "--ws-header",
+        "Extra handshake header 'Name: value' (repeatable).",
+        [],
+        metavar="'NAME: VALUE'",
+        repeat=True,
+        web_ui_excluded=_CREDENTIALS,
+    ),
+    Option("--ws-origin", "Origin header of the handshake.", ""),
+    Option("--ws-subprotocol", "Subprotocols to offer, comma-separated.", "", metavar="A,B"),
+    Option(
+        "--ws-cookie",
+        "Cookie name=value sent on every handshake (repeatable).",
+        [],
+        metavar="NAME=VALUE",
+        repeat=True,
+        web_ui_excluded=_CREDENTIALS,
+    ),
+    Option("--ws-token", "Auth token (never logged or shown); see --ws-token-mode.", "", secret=True),
+    Option(
+        "--ws-token-mode",
+        "query: ?token=; header: Authorization: Bearer; message: {'type':'auth'} after open.",
+        "query",
+        choices=TOKEN_MODES,
+    ),
+    Option("--ws-ca-file", "CA bundle (PEM) to verify wss:// servers.", "", metavar="PEM"),
+    Option("--ws-client-cert", "Client certificate (PEM) for wss://.", "", metavar="PEM"),
+    Option("--ws-client-key", "Key (PEM) of the client certificate.", "", metavar="PEM"),
+    Option("--ws-insecure", "Skip TLS verification (explicit opt-in).", False, bool),
+    Option(
+        "--ws-sndbuf",
+        "SO_SNDBUF per socket; 0 keeps autotuning (which hides backpressure until several MB).",
+        0,
+        int,
+        metavar="BYTES",
+    ),
+    Option(
+        "--ws-backpressure-threshold",
+        "Send-queue size counted as a threshold crossing (the guide's 1 MiB bufferedAmount).",
+        1 << 20,
+        int,
+        metavar="BYTES",
+    ),
+    Option(
+        "--ws-max-message-bytes",
+        "A server message larger than this ends the session with 1009 (message too big).",
+        64 << 20,
+        int,
+        metavar="BYTES",
+    ),
+    Option(
+        "--ws-source-ips",
+        "Local source addresses to spread sessions over, e.g. 127.0.0.2-127.0.0.9 or a,b (one address "
+        "reaches one target through at most ~28,000 ephemeral ports); a worker's own value wins.",
+        "",
+        scope="worker",
+        metavar="ADDRS",
+    ),
+    # -- reconnects ----------------------------------------------------------------------------
+    Option(
+        "--ws-reconnect", "Reconnect strategy.", "exponential-jitter", group="reconnect", choices=STRATEGIES
+    ),
+    Option("--ws-reconnect-base", "First reconnect delay.", 1.0, float, group="reconnect", metavar="S"),
+    Option("--ws-reconnect-cap", "Longest reconnect delay.", 30.0, float, group="reconnect", metavar="S"),
+    Option(
+        "--ws-reconnect-max-attempts",
+        "Consecutive failed attempts before a user gives up; 0: never.",
+        0,
+        int,
+        group="reconnect",
+        metavar="N",
+    ),
+    # -- outputs and checks --------------------------------------------------------------------
+    Option(
+        "--ws-summary",
+        "Write the run summary as JSON to PATH when the run stops.",
+        "",
+        group="output",
+        scope="master",
+        metavar="PATH",
+    ),
+    Option(
+        "--ws-report",
+        "Write a self-contained HTML report to PATH when the run stops.",
+        "",
+        group="output",
+        scope="master",
+        metavar="PATH",
+    ),
+    Option(
+        "--ws-junit",
+        "Write the --ws-check verdicts as JUnit XML to PATH.",
+        "",
+        group="output",
+        scope="master",
+        metavar="PATH",
+    ),
+    Option(
+        "--ws-check",
+        "Pass condition on the summary, e.g. 'rtt_ms.p99<250' (repeatable; comma-separated in the web "
+        "UI); a failed check exits 3.",
+        [],
+        group="output",
+        scope="master",
+        metavar="EXPR",
+        repeat=True,
+    ),
+    Option(
+        "--ws-sample-interval",
+        "Seconds between time-series points (on a master: rounded up to the workers' report interval).",
+        2.0,
+        float,
+        group="output",
+        scope="master",
+        metavar="S",
+    ),
+    Option(
+        "--ws-embedded-args",
+        "Options for the embedded target started when there is no --host (see `loadtest serve --help`).",
+        "",
+        group="output",
+        scope="init",
+        metavar="'ARGS'",
+        web_ui_excluded=_INIT,
+    ),
+    # -- scenario: heartbeat_idle ----------------------------------------------------------------
+    Option(
+        "--ws-heartbeat-interval",
+        "heartbeat_idle: seconds between heartbeats; 0 turns them off.",
+        30.0,
+        float,
+        group="heartbeat",
+        metavar="S",
+    ),
+    Option(
+        "--ws-heartbeat-kind",
+        "heartbeat_idle: protocol ping/pong frames, or app {'type':'ping'} -> {'type':'pong'}.",
+        "protocol",
+        group="heartbeat",
+        choices=("protocol", "app"),
+    ),
+    Option(
+        "--ws-pong-timeout",
+        "heartbeat_idle: a pong missing after this declares the session dead (half-open).",
+        10.0,
+        float,
+        group="heartbeat",
+        metavar="S",
+    ),
+    # -- scenario: burst_send --------------------------------------------------------------------
+    Option("--ws-burst-size", "burst_send: messages per burst.", 10, int, group="burst", metavar="N"),
+    Option("--ws-message-size", "burst_send: size of each message.", 64, int, group="burst", metavar="BYTES"),
+    Option(
+        "--ws-burst-interval", "burst_send: seconds between bursts.", 1.0, float, group="burst", metavar="S"
+    ),
+    Option(
+        "--ws-rate",
+        "burst_send: a steady rate per session instead of bursts (0: bursts).",
+        0.0,
+        float,
+        group="burst",
+        metavar="PER_S",
+    ),
+    Option("--ws-binary", "burst_send: binary messages instead of JSON text.", False, bool, group="burst"),
+    Option(
+        "--ws-fragment-size",
+        "burst_send: split messages into frames of at most this size (0: one frame).",
+        0,
+        int,
+        group="burst",
+        metavar="BYTES",
+    ),
+    Option(
+        "--ws-batch",
+        "burst_send: the guide's batcher: up to 10 messages per WebSocket message, within 100 ms.",
+        False,
+        bool,
+        group="burst",
+    ),
+    # -- scenario: reconnect_storm ---------------------------------------------------------------
+    Option(
+        "--ws-storm-at",
+        "reconnect_storm: every session drops at once S seconds into the run (0: never).",
+        0.0,
+        float,
+        group="storm",
+        scope="master",
+        metavar="S",
+    ),
+    Option(
+        "--ws-storm-every",
+        "reconnect_storm: and again every S seconds (0: once).",
+        0.0,
+        float,
+        group="storm",
+        scope="master",
+        metavar="S",
+    ),
+    Option(
+        "--ws-reconnect-after-normal",
+        "reconnect_storm: reconnect even after a 1000 close (the guide says not to).",
+        False,
+        bool,
+        group="storm",
+    ),
+)
+
+BY_DEST: dict[str, Option] = {option.dest: option for option in OPTIONS}
+GROUPS: tuple[str, ...] = tuple(dict.fromkeys(option.group for option in OPTIONS))
+SCENARIO_GROUPS: tuple[str, ...] = tuple(group for group in GROUPS if group not in CORE_GROUPS)
+
 
 def add_arguments(parser: Any) -> None:
-    """Add our options to Locust's parser."""
-    add = parser.add_argument  # Locust's own method: it knows include_in_web_ui and is_secret
-    add(
-        "--ws-summary",
-        metavar="PATH",
-        default="",
-        help="Write the run summary as JSON to PATH at the end of the run.",
-    )
-    add(
-        "--ws-connect-timeout",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="Handshake deadline (DNS+TCP+TLS+upgrade).",
-    )
-    add(
-        "--ws-reply-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="A request without a reply by then fails.",
-    )
-    add(
-        "--ws-send-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="A send blocked longer ends the session.",
-    )
-    add(
-        "--ws-close-timeout",
-        type=float,
-        default=2.0,
-        metavar="S",
-        help="Wait this long for the close handshake.",
-    )
-    add(
-        "--ws-header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        include_in_web_ui=False,
-        help="Extra handshake header (repeatable).",
-    )
-    add("--ws-origin", default="", help="Origin header of the handshake.")
-    add("--ws-subprotocol", default="", metavar="A,B", help="Subprotocols to offer, comma-separated.")
-    add(
-        "--ws-cookie",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        include_in_web_ui=False,
-        help="Cookie sent on every handshake (repeatable).",
-    )
-    add("--ws-token", default="", is_secret=True, help="Auth token (never logged); see --ws-token-mode.")
-    add(
-        "--ws-token-mode",
-        default="query",
-        choices=TOKEN_MODES,
-        help="query: ?token=; header: Authorization: Bearer; message: {'type':'auth'} after open.",
-    )
-    add("--ws-ca-file", default="", metavar="PEM", help="CA bundle to verify wss:// servers.")
-    add("--ws-client-cert", default="", metavar="PEM", help="Client certificate for wss://.")
-    add("--ws-client-key", default="", metavar="PEM", help="Key of the client certificate.")
-    add("--ws-insecure", action="store_true", default=False, help="Skip TLS verification (explicit opt-in).")
-    add(
-        "--ws-sndbuf",
-        type=int,
-        default=0,
-        metavar="BYTES",
-        help="SO_SNDBUF per socket; 0 keeps autotuning (which hides backpressure until several MB).",
-    )
-    add(
-        "--ws-backpressure-threshold",
-        type=int,
-        default=1 << 20,
-        metavar="BYTES",
-        help="Send-queue size counted as a threshold crossing (the guide's 1 MiB bufferedAmount).",
-    )
-    add(
-        "--ws-max-message-bytes",
-        type=int,
-        default=64 << 20,
-        metavar="BYTES",
-        help="A server message larger than this ends the session with 1009 (message too big).",
-    )
-    add("--ws-reconnect", default="exponential-jitter", choices=STRATEGIES, help="Reconnect strategy.")
-    add("--ws-reconnect-base", type=float, default=1.0, metavar="S", help="First reconnect delay.")
-    add("--ws-reconnect-cap", type=float, default=30.0, metavar="S", help="Longest reconnect delay.")
-    add(
-        "--ws-reconnect-max-attempts",
-        type=int,
-        default=0,
-        metavar="N",
-        help="Consecutive failed attempts before a user gives up; 0: never.",
-    )
-    add(
-        "--ws-source-ips",
-        default="",
-        metavar="ADDRS",
-        help="Local source addresses to spread sessions over, e.g. 127.0.0.2-127.0.0.9 or a,b "
-        "(one address reaches one target through at most ~28,000 ephemeral ports).",
-    )
-    add(
-        "--ws-check",
-        action="append",
-        default=[],
-        metavar="EXPR",
-        include_in_web_ui=False,
-        help="Pass condition on the summary, e.g. 'rtt_ms.p99<250' (repeatable); a failed check exits 3.",
-    )
-    add("--ws-junit", default="", metavar="PATH", help="Write the --ws-check verdicts as JUnit XML to PATH.")
-    add(
-        "--ws-report",
-        default="",
-        metavar="PATH",
-        help="Write a self-contained HTML report to PATH at the end.",
-    )
-    add(
-        "--ws-sample-interval",
-        type=float,
-        default=2.0,
-        metavar="S",
-        help="Seconds between time-series points (web UI charts, CSV history, HTML report).",
-    )
-    add(
-        "--ws-embedded-args",
-        default="",
-        metavar="'ARGS'",
-        help="Options for the embedded target started when there is no --host (see `loadtest serve --help`).",
-    )
+    """Add every option of the table to Locust's parser (an argument group per option group)."""
+    titles = {
+        "session": "WebSocket sessions",
+        "reconnect": "WebSocket reconnects",
+        "output": "WebSocket outputs and checks",
+    }
+    for group in GROUPS:
+        title = titles.get(group, f"WebSocket scenario options: {group}")
+        section = parser.add_argument_group(title)
+        for option in (o for o in OPTIONS if o.group == group):
+            kwargs: dict[str, Any] = {
+                "default": list(option.default) if option.repeat else option.default,
+                "help": option.help,
+                "env_var": option.env_var,
+            }
+            if option.type is bool:
+                kwargs["action"] = "store_true"
+            else:
+                if option.repeat:
+                    kwargs["action"] = "append"
+                if option.type is not str:
+                    kwargs["type"] = option.type
+                if option.metavar:
+                    kwargs["metavar"] = option.metavar
+                if option.choices:
+                    kwargs["choices"] = option.choices
+            action = section.add_argument(option.flag, **kwargs)  # configargparse knows env_var
+            # What LocustArgumentParser.add_argument would set; an argument group does not call it.
+            action.include_in_web_ui = option.in_web_ui
+            action.is_secret = option.secret
+            action.is_required = False
+            action.is_multiple = False
 
 
-def add_scenario_arguments(parser: Any) -> None:
-    """Add the knobs of the heartbeat, burst and storm scenarios (``scenarios/``)."""
-    add = parser.add_argument
-    add(
-        "--ws-heartbeat-interval",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="heartbeat_idle: seconds between heartbeats; 0 turns them off.",
-    )
-    add(
-        "--ws-heartbeat-kind",
-        default="protocol",
-        choices=("protocol", "app"),
-        help="heartbeat_idle: protocol ping/pong frames, or app {'type':'ping'} -> {'type':'pong'}.",
-    )
-    add(
-        "--ws-pong-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="heartbeat_idle: a pong missing after this declares the session dead (half-open).",
-    )
-    add("--ws-burst-size", type=int, default=10, metavar="N", help="burst_send: messages per burst.")
-    add("--ws-message-size", type=int, default=64, metavar="BYTES", help="burst_send: size of each message.")
-    add(
-        "--ws-burst-interval",
-        type=float,
-        default=1.0,
-        metavar="S",
-        help="burst_send: seconds between bursts.",
-    )
-    add(
-        "--ws-rate",
-        type=float,
-        default=0.0,
-        metavar="PER_S",
-        help="burst_send: a steady rate per session instead of bursts (0: bursts).",
-    )
-    add(
-        "--ws-binary",
-        action="store_true",
-        default=False,
-        help="burst_send: binary messages instead of JSON text.",
-    )
-    add(
-        "--ws-fragment-size",
-        type=int,
-        default=0,
-        metavar="BYTES",
-        help="burst_send: split messages into frames of at most this size (0: one frame).",
-    )
-    add(
-        "--ws-batch",
-        action="store_true",
-        default=False,
-        help="burst_send: the guide's batcher: up to 10 messages per WebSocket message, within 100 ms.",
-    )
-    add(
-        "--ws-storm-at",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="reconnect_storm: every session drops at once S seconds into the run (0: never).",
-    )
-    add(
-        "--ws-storm-every",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="reconnect_storm: and again every S seconds (0: once).",
-    )
-    add(
-        "--ws-reconnect-after-normal",
-        action="store_true",
-        default=False,
-        help="reconnect_storm: reconnect even after a 1000 close (the guide says not to).",
-    )
+def explicit(parsed: Any, scope: str | None = None) -> dict[str, Any]:
+    """Return the options of ``parsed`` (of ``scope``, if given) whose value is not the default."""
+    values = {}
+    for option in OPTIONS:
+        if scope is not None and option.scope != scope:
+            continue
+        value = getattr(parsed, option.dest, option.default)
+        if value != option.default:
+            values[option.dest] = value
+    return values
 
 
+def declared_groups(user_classes: Iterable[type]) -> set[str]:
+    """Return the scenario groups the user classes declare in ``scenario_options``."""
+    groups: set[str] = set()
+    for cls in user_classes:
+        groups.update(getattr(cls, "scenario_options", ()) or ())
+    return groups
+
+
+def unknown_groups(user_classes: Iterable[type]) -> list[str]:
+    """Return "Class: group" for every declared group that is not a scenario group of the table."""
+    return [
+        f"{cls.__name__}: {group!r}"
+        for cls in user_classes
+        for group in getattr(cls, "scenario_options", ()) or ()
+        if group not in SCENARIO_GROUPS
+    ]
+
+
+def undeclared_in_use(parsed: Any, user_classes: Iterable[type]) -> list[Option]:
+    """Return scenario options set away from their default that no loaded user class declares."""
+    groups = declared_groups(user_classes)
+    return [
+        option
+        for option in OPTIONS
+        if option.group in SCENARIO_GROUPS
+        and option.group not in groups
+        and getattr(parsed, option.dest, option.default) != option.default
+    ]
+
+
+# -- building option objects -------------------------------------------------------------------
 def _pairs(values: list[str], sep: str, what: str, example: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for value in values:

@@ -1,230 +1,288 @@
-"""The run: sampling the time series, merging workers' deltas, and finishing the run.
+"""A run's life: start, sampling, reset, stop (summary, checks, files), and the process's end.
 
-Collecting: Locust's master quits half a second after telling its workers to quit, and a
-worker's last report comes only after its users have closed their sessions, so those counts
-would be lost. When a master starts stopping (``test_stopping``, on every path: run time, the
-web UI's stop, SIGTERM, Ctrl-C), it first asks each worker to stop its users now (``MSG_FLUSH``)
-and waits, bounded, until each has sent its final delta (``MSG_FINAL``, sent from the worker's
-``test_stop``). Only then does Locust's own stop or quit go on.
+Our numbers follow Locust's own statistics:
 
-Finishing happens in Locust's ``quitting`` event, before Locust decides its exit code: users are
-stopped (every session closed and counted), then the summary is built, the checks evaluated and
-every requested file written.
+* a **test start** (``test_start``: the first start, the web UI's "New" test) reads the options
+  again (the web UI form and, on workers, the master's options apply), starts our numbers, the
+  time series and the clock over;
+* a **stats reset** (the web UI's Reset, ``--reset-stats`` after the ramp-up) starts the numbers
+  over while sessions stay open (they stay counted as connected);
+* a **stop** (``test_stop``: the run time, the web UI's Stop, SIGTERM, Ctrl-C) freezes the
+  clock, builds the summary, evaluates the checks and writes every requested file. In a web UI
+  session with several tests, when a new test starts, the previous test's files are renamed
+  with its number (``run.json`` -> ``run-1.json``), so the plain names always hold the latest.
+
+Finishing the process happens in Locust's ``quitting`` event, before Locust decides its exit
+code: a run still going is stopped first (every session closed and counted).
 """
 
 from __future__ import annotations
 
 import logging
-import resource
+import os
 import time
 from typing import Any
 
 import gevent
-from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+from locust.runners import WORKER_REPORT_INTERVAL
 
 from loadtest.config import redact_url
+from loadtest.errors import ConfigError
 from loadtest.metrics import storm
-from loadtest.plugin.state import PluginState, state_for
+from loadtest.plugin import distributed, settings
+from loadtest.plugin import options as ws_options
+from loadtest.plugin.distributed import is_master, is_worker
+from loadtest.plugin.state import RUNNING, STOPPED, PluginState, state_for
 from loadtest.report import checks, console, csv_files, summary
 
 logger = logging.getLogger("loadtest")
 
-#: Custom message a worker sends with its last delta once its users have stopped.
-MSG_FINAL = "loadtest_final"
-#: Custom message a master sends to make a worker stop its users and send MSG_FINAL.
-MSG_FLUSH = "loadtest_flush"
 #: Process exit status when a --ws-check failed (Locust uses 1 for failures, we use 2 for bad options).
 EXIT_CHECKS_FAILED = 3
-#: How long a master waits for the workers' final deltas, beyond the users' close timeout.
-FINAL_WAIT_S = 10.0
+#: Process exit status when a requested output could not be written (and nothing worse happened).
+EXIT_OUTPUT_FAILED = 2
 
-
-def is_worker(environment: Any) -> bool:
-    """Return True in a worker process."""
-    return isinstance(environment.runner, WorkerRunner)
-
-
-def is_master(environment: Any) -> bool:
-    """Return True in a master process."""
-    return isinstance(environment.runner, MasterRunner)
+__all__ = ["EXIT_CHECKS_FAILED", "begin", "build_summary", "end", "finish", "reset", "sample_now"]
 
 
 # -- sampling ----------------------------------------------------------------------------------
-def start_sampler(environment: Any) -> None:
-    """Start the time-series sampler once (local and master runners)."""
-    state = state_for(environment)
-    if state.sampler is None and not is_worker(environment):
-        state.started_at, state.started_monotonic = time.time(), time.monotonic()
-        state.aggregate.begin(state.started_at)
-        state.storms.origin_ns = time.perf_counter_ns()
-        state.sampler = gevent.spawn(_sample_loop, environment)
+def sample_interval_s(environment: Any) -> float:
+    """Return the time between points: on a master, a whole number of worker report intervals."""
+    interval = state_for(environment).settings.sample_interval_s
+    if is_master(environment):
+        reports = max(1, -(-interval // WORKER_REPORT_INTERVAL))  # ceil
+        return float(reports * WORKER_REPORT_INTERVAL)
+    return interval
 
 
 def _sample_loop(environment: Any) -> None:
     state = state_for(environment)
-    while not state.finished:
-        gevent.sleep(state.sample_interval_s)
-        sample_now(environment)
+    while state.phase == RUNNING:
+        gevent.sleep(sample_interval_s(environment))
+        if state.phase == RUNNING:
+            sample_now(environment)
 
 
 def sample_now(environment: Any) -> dict[str, Any]:
     """Pull the local delta (when not a master), close the interval, write the history row."""
     state = state_for(environment)
     if not is_master(environment):
-        state.aggregate.ingest("local", state.recorder.take_delta(encode=False))
-    point = state.aggregate.sample(time.time(), time.monotonic() - state.started_monotonic)
+        state.recorder.drain_into(lambda delta: state.aggregate.ingest("local", delta))
+    point = state.aggregate.sample(time.time(), state.elapsed_s())
     if state.history is not None:
         state.history.write(point)
     return point
 
 
-# -- workers and master ------------------------------------------------------------------------
-def install_distributed(environment: Any) -> None:
-    """Wire the worker-to-master deltas for this environment's runner."""
-    runner = environment.runner
+# -- the lifecycle ---------------------------------------------------------------------------------
+def begin(environment: Any) -> None:
+    """Start a run (``test_start``): read the options again and start every number over."""
     state = state_for(environment)
-    if isinstance(runner, WorkerRunner):
+    parsed = environment.parsed_options
+    if parsed is not None and hasattr(parsed, "ws_summary"):
+        if is_worker(environment):
+            vars(parsed).update(state.worker_own)  # a worker's own --ws-source-ips wins
+        try:
+            state.settings = settings.from_parsed(parsed, outputs=not is_worker(environment))
+        except ConfigError as exc:  # already checked by the form and at start-up: keep the last good ones
+            logger.error("loadtest: %s; this run keeps the previous WebSocket options", exc)
+    if is_worker(environment):
+        state.generation = distributed.generation_from_master(environment) or state.generation + 1
+    else:
+        state.generation += 1
+        if parsed is not None:
+            setattr(parsed, distributed.GENERATION_OPTION, state.generation)  # reaches workers with spawn
+        if state.run_index >= 1:
+            _number_previous_outputs(state)
+    state.run_index += 1
+    state.phase = RUNNING
+    state.result = None
+    _start_numbers(environment, state)
+    if not is_worker(environment):
+        if state.settings.csv_prefix:
+            state.history = csv_files.HistoryWriter(state.settings.csv_prefix)
+        if state.sampler is None or state.sampler.dead:
+            state.sampler = gevent.spawn(_sample_loop, environment)
+        from loadtest.plugin import storms  # storms imports the user class, which imports us
 
-        def report(client_id: str, data: dict[str, Any]) -> None:
-            data["loadtest"] = _delta(state)
-
-        def final(**_: Any) -> None:
-            runner.send_message(MSG_FINAL, _delta(state))
-
-        def flush(environment: Any, msg: Any, **_: Any) -> None:
-            runner.stop()  # fires test_stop, which sends MSG_FINAL
-
-        environment.events.report_to_master.add_listener(report)
-        environment.events.test_stop.add_listener(final)
-        runner.register_message(MSG_FLUSH, flush, concurrent=True)
-    elif isinstance(runner, MasterRunner):
-
-        def merge(client_id: str, data: dict[str, Any]) -> None:
-            if "loadtest" in data:
-                _ingest(state, client_id, data["loadtest"])
-
-        def merge_final(environment: Any, msg: Any, **_: Any) -> None:
-            _ingest(state, msg.node_id, msg.data)
-            state.worker_finals.add(msg.node_id)
-
-        def collect(**_: Any) -> None:
-            _flush_workers(environment, state)
-
-        environment.events.worker_report.add_listener(merge)
-        environment.events.test_stopping.add_listener(collect)
-        runner.register_message(MSG_FINAL, merge_final)
+        storms.start(environment)
 
 
-def _delta(state: PluginState) -> dict[str, Any]:
-    delta = state.recorder.take_delta()
-    delta["storms"] = state.storms.summary()  # cumulative per process: the master keeps the latest
-    return delta
+def _start_numbers(environment: Any, state: PluginState) -> None:
+    now_ns = time.perf_counter_ns()
+    state.recorder.reset()
+    state.storms.reset(now_ns)
+    state.aggregate.reset()
+    state.storm_states.clear()
+    state.worker_process.clear()
+    state.lost_workers.clear()
+    state.started_at, state.started_monotonic = time.time(), time.monotonic()
+    state.stopped_monotonic = None
+    state.cpu_at_start_s = distributed.cpu_now_s()
 
 
-def _ingest(state: PluginState, source: str, delta: dict[str, Any]) -> None:
-    state.aggregate.ingest(source, delta)
-    if delta.get("storms"):
-        state.storm_states[source] = delta["storms"]
-
-
-def _flush_workers(environment: Any, state: PluginState) -> None:
-    """Make every live worker stop its users and wait (bounded) for each one's final delta."""
-    from locust.rpc import Message
-
-    runner = environment.runner
-    expected = {c.id for c in runner.clients.all if c.state != STATE_MISSING}
-    state.worker_finals.clear()
-    for client_id in expected:
-        runner.server.send_to_client(Message(MSG_FLUSH, None, client_id))
-    deadline = time.monotonic() + state.session_options.close_timeout_s + FINAL_WAIT_S
-    while not expected <= state.worker_finals and time.monotonic() < deadline:
-        gevent.sleep(0.05)
-    missing = expected - state.worker_finals
-    if missing:
-        logger.warning(
-            "no final WebSocket counts from %d worker(s): %s", len(missing), ", ".join(sorted(missing))
-        )
-
-
-# -- the end of the run --------------------------------------------------------------------------
-def build_summary(environment: Any) -> dict[str, Any]:
-    """Return the run summary of the aggregate (plus Locust's totals and this process's cost)."""
+def reset(environment: Any) -> None:
+    """Start the numbers over without stopping (the web UI's Reset, ``--reset-stats``)."""
     state = state_for(environment)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    total = environment.stats.total
-    result = summary.build(
-        state.aggregate.total,
-        target=redact_url(environment.host or ""),
-        duration_s=time.monotonic() - state.started_monotonic,
-        locust_totals={
-            "requests": total.num_requests,
-            "failures": total.num_failures,
-            "fail_ratio": round(total.fail_ratio, 6),
-        },
-        process={
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-            "max_rss_mib": round(usage.ru_maxrss / 1024, 1),
-        },
-    )
-    if not is_master(environment) and state.storms.storms:
-        state.storm_states["local"] = state.storms.summary()
-    result["storms"] = storm.merge(list(state.storm_states.values()))
-    if state.scenario:
-        result["scenario"] = dict(state.scenario)
+    if is_worker(environment):
+        return  # a worker resets when its master says so (MSG_RESET), at the master's generation
+    state.generation += 1
     if is_master(environment):
-        result["workers"] = {"reported": len(state.aggregate.sources_seen), "lost": list(state.lost_workers)}
-    return result
+        distributed.tell_workers_to_reset(environment, state.generation)
+    if state.phase == STOPPED:  # a reset after the stop starts the next test's numbers early
+        state.result = None
+    _start_numbers(environment, state)
+    if state.phase == STOPPED:
+        state.stopped_monotonic = state.started_monotonic
+    logger.info("WebSocket numbers reset with Locust's statistics")
 
 
-def finish(environment: Any) -> None:
-    """Stop users, collect final counts, then summary, checks and files (once per run)."""
+def end(environment: Any) -> None:
+    """Stop the run (``test_stop``): freeze the clock, summarise, check, write every file."""
     state = state_for(environment)
-    if state.finished or is_worker(environment):
+    if is_worker(environment) or state.phase != RUNNING:
         return
-    if environment.runner is not None:
-        environment.runner.stop()  # no-op when already stopped; on a master this collects (above)
-    state.finished = True
     sample_now(environment)
-    if state.sampler is not None:
-        state.sampler.kill(block=False)
+    state.phase = STOPPED
+    state.stopped_monotonic = time.monotonic()
     result = build_summary(environment)
-    verdicts = checks.evaluate(state.checks, result)
+    verdicts = checks.evaluate(state.settings.checks, result)
     result["checks"] = verdicts
     result["passed"] = all(v["passed"] for v in verdicts)
     state.result = result
-    print(console.render(result), flush=True)
-    if verdicts:
-        print(" checks:\n" + checks.render(verdicts), flush=True)
-    _write_files(environment, state, result)
+    real_process = getattr(environment.parsed_options, "ws_summary", None) is not None
+    if real_process:
+        print(console.render(result), flush=True)
+        if verdicts:
+            print(" checks:\n" + checks.render(verdicts), flush=True)
+    failed_outputs = _write_files(environment, state, result)
     if not result["passed"]:
         failed = sum(not v["passed"] for v in verdicts)
         logger.error(
             "%d of %d --ws-check conditions failed: exit code %d", failed, len(verdicts), EXIT_CHECKS_FAILED
         )
         environment.process_exit_code = EXIT_CHECKS_FAILED
+    elif failed_outputs:
+        environment.process_exit_code = EXIT_OUTPUT_FAILED
+    elif environment.process_exit_code in (EXIT_CHECKS_FAILED, EXIT_OUTPUT_FAILED):
+        environment.process_exit_code = None  # an earlier test's verdict does not decide this one
 
 
-def _write_files(environment: Any, state: PluginState, result: dict[str, Any]) -> None:
-    if state.summary_path:
-        summary.write(result, state.summary_path)
-        logger.info("WebSocket summary written to %s", state.summary_path)
-    if state.csv_prefix:
-        csv_files.write_tables(state.csv_prefix, result)
+def finish(environment: Any) -> None:
+    """End of the process (``quitting``): stop a run still going; nothing else is left to do."""
+    state = state_for(environment)
+    state.quitting = True
+    if is_worker(environment):
+        return
+    if state.phase == RUNNING and environment.runner is not None:
+        environment.runner.stop()  # fires test_stop (on a master after collecting the workers)
+    end(environment)  # a no-op once stopped; ends a run whose runner never fired test_stop
+
+
+def build_summary(environment: Any) -> dict[str, Any]:
+    """Return the run summary of the aggregate (plus Locust's totals and the generators' cost)."""
+    state = state_for(environment)
+    total = environment.stats.total
+    workers = [{"worker": worker, **cost} for worker, cost in state.worker_process.items()]
+    result = summary.build(
+        state.aggregate.total,
+        target=redact_url(environment.host or ""),
+        duration_s=state.elapsed_s(),
+        locust_totals={
+            "requests": total.num_requests,
+            "failures": total.num_failures,
+            "fail_ratio": round(total.fail_ratio, 6),
+        },
+        process=summary.process_section(distributed.process_cost(state), workers),
+    )
+    if not is_master(environment) and state.storms.storms:
+        state.storm_states["local"] = state.storms.summary()
+    result["storms"] = storm.merge(list(state.storm_states.values()))
+    if is_master(environment):
+        result["workers"] = {"reported": len(state.aggregate.sources_seen), "lost": list(state.lost_workers)}
+    result["run"] = _run_section(environment, state)
+    return result
+
+
+def _run_section(environment: Any, state: PluginState) -> dict[str, Any]:
+    parsed = environment.parsed_options
+    chosen = ws_options.explicit(parsed) if parsed is not None and hasattr(parsed, "ws_summary") else {}
+    shown = {k: ("***" if ws_options.BY_DEST[k].secret else v) for k, v in chosen.items()}
+    for key in ("ws_header", "ws_cookie"):  # names only: the values can be credentials
+        if key in shown:
+            shown[key] = [
+                str(item).split(":" if key == "ws_header" else "=")[0] + " (set)" for item in shown[key]
+            ]
+    return {
+        "index": state.run_index,
+        "started_at": round(state.started_at, 3),
+        "state": state.phase,
+        "locustfile": str(getattr(parsed, "locustfile", "") or ""),
+        "user_classes": sorted(cls.__name__ for cls in getattr(environment, "user_classes", []) or []),
+        "options": shown,
+    }
+
+
+# -- files ------------------------------------------------------------------------------------------
+def output_paths(state: PluginState) -> list[str]:
+    """Return every file this run writes (its plain names)."""
+    s = state.settings
+    paths = [p for p in (s.summary_path, s.report_path, s.junit_path) if p]
+    if s.csv_prefix:
+        paths += [f"{s.csv_prefix}_ws_{name}.csv" for name in (*csv_files.TABLE_FIELDS, "history")]
+    return paths
+
+
+def numbered(path: str, index: int) -> str:
+    """Return ``path`` with the run number before its extension (``run.json`` -> ``run-1.json``)."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}-{index}{ext}"
+
+
+def _number_previous_outputs(state: PluginState) -> None:
+    for path in output_paths(state):
+        if os.path.exists(path):
+            try:
+                os.replace(path, numbered(path, state.run_index))
+            except OSError as exc:
+                logger.error("could not rename %s for the next test: %s", path, exc.strerror)
+
+
+def _write_files(environment: Any, state: PluginState, result: dict[str, Any]) -> int:
+    """Write every requested file; a failure is logged and never stops the others. Return failures."""
+    s = state.settings
+    writers: list[tuple[str, Any]] = []
+    if s.summary_path:
+        writers.append((s.summary_path, lambda: summary.write(result, s.summary_path)))
+    if s.csv_prefix:
+        writers.append((f"{s.csv_prefix}_ws_*.csv", lambda: csv_files.write_tables(s.csv_prefix, result)))
+    if s.junit_path:
+        junit = checks.junit(result["checks"], duration_s=result["duration_s"])
+        writers.append((s.junit_path, lambda: _write_text(s.junit_path, junit)))
+    if s.report_path:
+
+        def report() -> None:
+            from loadtest.report import html
+
+            _write_text(s.report_path, html.render(environment, result, list(state.aggregate.series)))
+
+        writers.append((s.report_path, report))
     if state.history is not None:
-        state.history.close()
+        writers.append((state.history.path, state.history.close))
         state.history = None
-    if state.junit_path:
-        _write_text(state.junit_path, checks.junit(result["checks"], duration_s=result["duration_s"]))
-    if state.report_path:
-        from loadtest.report import html
-
-        _write_text(state.report_path, html.render(environment, result, list(state.aggregate.series)))
-        logger.info("WebSocket report written to %s", state.report_path)
+    failures = 0
+    for path, write in writers:
+        try:
+            write()
+        except OSError as exc:
+            failures += 1
+            logger.error("loadtest: could not write %s: %s", path, exc.strerror or exc)
+        else:
+            logger.info("WebSocket output written to %s", path)
+    return failures
 
 
 def _write_text(path: str, text: str) -> None:
-    import os
-
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)

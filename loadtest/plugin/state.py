@@ -1,4 +1,4 @@
-"""What the plugin keeps per Locust environment: options, recorder, aggregate, outputs."""
+"""What the plugin keeps per Locust environment: the run's settings, recorder, aggregate, outputs."""
 
 from __future__ import annotations
 
@@ -12,44 +12,74 @@ from loadtest.metrics.backoff import Backoff
 from loadtest.metrics.recorder import Recorder
 from loadtest.metrics.storm import StormTracker
 from loadtest.plugin.scale import SourceIPs
-from loadtest.report.checks import Check
+from loadtest.plugin.settings import RunSettings
 
 _ATTRIBUTE = "_loadtest_state"
+
+#: What ``phase`` can be: before the first test, while a test runs, after it stopped.
+IDLE, RUNNING, STOPPED = "idle", "running", "stopped"
 
 
 @dataclass
 class PluginState:
     """Per-environment state; created by the ``init`` listener or on first use.
 
-    ``recorder`` is this process's hot-path recorder (users write to it); ``aggregate`` holds
-    the run's totals and time series on a local or master runner, fed by deltas from the
-    recorder or from workers.
+    ``recorder`` is this process's hot-path recorder (users hold a reference to it, so it is
+    reset in place, never replaced); ``aggregate`` holds the run's totals and time series on a
+    local or master runner, fed by deltas from the recorder or from workers. The run's numbers
+    follow Locust's own: a new test and a stats reset start them over, a stop freezes them.
     """
 
-    session_options: SessionOptions = field(default_factory=SessionOptions)
-    backoff: Backoff = field(default_factory=Backoff)
+    settings: RunSettings = field(default_factory=RunSettings)
     recorder: Recorder = field(default_factory=Recorder)
     aggregate: Aggregate = field(default_factory=Aggregate)
-    checks: list[Check] = field(default_factory=list)
     storms: StormTracker = field(default_factory=StormTracker)
     #: the latest storm states of each source (a worker, or "local"), merged for the summary
     storm_states: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    scenario: dict[str, Any] = field(default_factory=dict)
-    source_ips: SourceIPs = field(default_factory=SourceIPs)
-    summary_path: str = ""
-    report_path: str = ""
-    junit_path: str = ""
-    csv_prefix: str = ""
-    sample_interval_s: float = 2.0
+    #: the latest process cost reported by each worker
+    worker_process: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: options given on this worker's own command line that win over the master's (scope "worker")
+    worker_own: dict[str, Any] = field(default_factory=dict)
     embedded: Any = None  # loadtest.server.EmbeddedServer when we started one
+    phase: str = IDLE
+    run_index: int = 0  # 1 for the first test of this process, 2 for the next (web UI "New")
+    generation: int = 0  # bumped by every test start and stats reset; stale worker deltas are dropped
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
+    stopped_monotonic: float | None = None
+    cpu_at_start_s: float = 0.0
     sampler: Any = None
     history: Any = None  # the open CSV history writer
     worker_finals: set[str] = field(default_factory=set)
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
-    result: dict[str, Any] | None = None  # the final summary, once the run is finished
-    finished: bool = False
+    result: dict[str, Any] | None = None  # the final summary, once the run has stopped
+    quitting: bool = False
+
+    # The attributes users and sessions read (kept as names of their own for them).
+    @property
+    def session_options(self) -> SessionOptions:
+        """Return how sessions connect in this run."""
+        return self.settings.session_options
+
+    @property
+    def backoff(self) -> Backoff:
+        """Return the reconnect strategy of this run."""
+        return self.settings.backoff
+
+    @property
+    def source_ips(self) -> SourceIPs:
+        """Return the source addresses sessions are spread over."""
+        return self.settings.source_ips
+
+    @property
+    def finished(self) -> bool:
+        """Return True once the current run has stopped (its numbers are final)."""
+        return self.phase == STOPPED
+
+    def elapsed_s(self) -> float:
+        """Return the run's duration so far, frozen at its stop."""
+        end = self.stopped_monotonic if self.stopped_monotonic is not None else time.monotonic()
+        return end - self.started_monotonic
 
 
 def state_for(environment: Any) -> PluginState:

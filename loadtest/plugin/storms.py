@@ -15,8 +15,8 @@ from typing import Any
 import gevent
 from locust.rpc import Message
 
-from loadtest.plugin import run
-from loadtest.plugin.state import state_for
+from loadtest.plugin.distributed import is_master, is_worker
+from loadtest.plugin.state import RUNNING, state_for
 from loadtest.plugin.user import WebSocketUser
 
 logger = logging.getLogger("loadtest")
@@ -28,7 +28,7 @@ MAX_TRIGGERS = 1000
 
 def install(environment: Any) -> None:
     """Let a worker drop its sessions when the master says so."""
-    if run.is_worker(environment):
+    if is_worker(environment):
         environment.runner.register_message(
             MSG_STORM, lambda environment, msg, **_: drop_all(environment, msg.data["index"])
         )
@@ -39,16 +39,17 @@ def start(environment: Any) -> None:
     options = environment.parsed_options
     at_s = getattr(options, "ws_storm_at", 0.0) or 0.0
     every_s = getattr(options, "ws_storm_every", 0.0) or 0.0
-    if (at_s > 0 or every_s > 0) and not run.is_worker(environment):
+    if (at_s > 0 or every_s > 0) and not is_worker(environment):
         gevent.spawn(_schedule, environment, at_s, every_s)
 
 
 def _schedule(environment: Any, at_s: float, every_s: float) -> None:
     state = state_for(environment)
+    run_index = state.run_index  # a later test (web UI "New") schedules its own storms
     first_s = at_s if at_s > 0 else every_s
     gevent.sleep(first_s)
     for index in range(MAX_TRIGGERS):
-        if state.finished:
+        if state.phase != RUNNING or state.run_index != run_index:
             return
         trigger(environment, index)
         if every_s <= 0:
@@ -59,7 +60,7 @@ def _schedule(environment: Any, at_s: float, every_s: float) -> None:
 def trigger(environment: Any, index: int) -> None:
     """Start storm ``index`` everywhere: here, or on every worker."""
     runner = environment.runner
-    if run.is_master(environment):
+    if is_master(environment):
         for client in list(runner.clients.all):
             runner.server.send_to_client(Message(MSG_STORM, {"index": index}, client.id))
         logger.info(

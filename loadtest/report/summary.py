@@ -98,6 +98,48 @@ def build(
     }
 
 
+def process_section(own: Mapping[str, Any], workers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Return the load generator's own cost: this process, each worker, and their total.
+
+    ``own`` and each worker carry ``cpu_s`` (CPU seconds during the run) and ``max_rss_mib``
+    (the process's peak resident memory); ``total`` adds the CPU and the memory of all of them.
+    """
+    workers = sorted(workers or [], key=lambda w: str(w.get("worker", "")))
+    everyone = [own, *workers]
+    return {
+        "cpu_s": own["cpu_s"],
+        "max_rss_mib": own["max_rss_mib"],
+        "workers": workers,
+        "total": {
+            "cpu_s": round(sum(float(p["cpu_s"]) for p in everyone), 3),
+            "max_rss_mib": round(sum(float(p["max_rss_mib"]) for p in everyone), 1),
+            "processes": len(everyone),
+        },
+    }
+
+
+def schema() -> dict[str, Any]:
+    """Return a summary with every section and one element in every list: the shape checks use."""
+    from loadtest.metrics.storm import Storm, merge
+
+    template = build(
+        Recorder(),
+        target="",
+        duration_s=0.0,
+        locust_totals={"requests": 0, "failures": 0, "fail_ratio": 0.0},
+        process=process_section(
+            {"cpu_s": 0.0, "max_rss_mib": 0.0}, [{"worker": "", "cpu_s": 0.0, "max_rss_mib": 0.0}]
+        ),
+    )
+    template["storms"] = merge([[Storm(0, 0, "client", 0).state(0.0)]])
+    template["session_ends"] = lifetimes.end_rows(
+        {"server:1000": (Histogram(scale=1e6), Histogram(scale=1e6))}
+    )
+    template["idle_timeout_suspects"] = [{"idle_age_s": 0.0, "sessions": 0}]
+    template["workers"] = {"reported": 0, "lost": [{"elapsed_s": 0.0}]}
+    return template
+
+
 def write(summary: dict[str, Any], path: str) -> None:
     """Write ``summary`` to ``path`` atomically (a reader never sees half a file)."""
     folder = os.path.dirname(path)

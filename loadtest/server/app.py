@@ -8,6 +8,7 @@ import hmac
 import logging
 import signal
 import socket
+import ssl
 import struct
 import sys
 import urllib.parse
@@ -20,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED, OPEN
+from websockets.typing import Subprotocol
 
 from loadtest.server.options import ServerOptions
 from loadtest.server.stats import ServerStats
@@ -54,6 +56,8 @@ class TargetConnection(ServerConnection):
         self.aborted_by_server = False
         self.is_stats_request = False
         self.partial_bytes = 0  # payload bytes of a fragmented message still arriving
+        self.frames_in_message = 0  # frames of that message beyond its first
+        self.binary_message = False
 
     def process_event(self, event: Any) -> None:
         """Note the time of every received frame, count data messages as they arrive, process it.
@@ -65,11 +69,18 @@ class TargetConnection(ServerConnection):
         opcode = getattr(event, "opcode", None)
         if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             self.partial_bytes += len(event.data)
+            if opcode is Opcode.CONT or not event.fin:
+                self.frames_in_message += 1
+            if opcode is Opcode.BINARY:
+                self.binary_message = True
             if event.fin:
                 stats = self.target.stats
                 stats.received += 1
                 stats.bytes_received += self.partial_bytes
-                self.partial_bytes = 0
+                stats.binary_received += self.binary_message
+                stats.fragmented_received += self.frames_in_message > 0
+                self.partial_bytes = self.frames_in_message = 0
+                self.binary_message = False
         super().process_event(event)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -147,6 +158,10 @@ class TargetServer:
                 return connection.respond(503, "Too many handshakes this second.\n")
         if opts.allowed_origins and request.headers.get("Origin") not in opts.allowed_origins:
             return connection.respond(403, "Origin not allowed.\n")
+        for header in opts.required_headers:
+            name, _, value = header.partition(":")
+            if value.strip() not in request.headers.get_all(name.strip()):
+                return connection.respond(400, f"Missing required header {name.strip()}.\n")
         if opts.token is not None and opts.auth_mode == "handshake" and not self._has_token(request, query):
             response = connection.respond(401, "Missing or wrong token.\n")
             response.headers["WWW-Authenticate"] = "Bearer"
@@ -184,7 +199,7 @@ class TargetServer:
         """Run one session: schedule its faults, serve it, and count how it ended once it is closed."""
         connection = cast(TargetConnection, conn)
         opts = self.options
-        self.stats.session_opened()
+        self.stats.session_opened(connection.remote_address, connection.subprotocol)
         self.session_seq += 1
         number = self.session_seq
         connection.last_activity = connection.loop.time()
@@ -358,6 +373,8 @@ class TargetServer:
             self.handler,
             opts.host,
             opts.port,
+            ssl=tls_context(opts),
+            subprotocols=[Subprotocol(name) for name in opts.subprotocols] or None,
             compression=None,
             process_request=self.process_request
             if not self.options.handshake_delay
@@ -375,7 +392,8 @@ class TargetServer:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STOP_READING_RCVBUF)
             port = server.sockets[0].getsockname()[1]
             host = f"[{opts.host}]" if ":" in opts.host else opts.host
-            sys.stdout.write(f"loadtest-server listening on ws://{host}:{port}\n")
+            scheme = "wss" if opts.certfile else "ws"
+            sys.stdout.write(f"loadtest-server listening on {scheme}://{host}:{port}\n")
             sys.stdout.flush()
             background: list[asyncio.Task[None]] = []
             if opts.drop_all_at is not None:
@@ -391,6 +409,18 @@ class TargetServer:
             for conn in server.connections:  # do not wait the full closing timeout for silent peers
                 conn.close_timeout = SHUTDOWN_CLOSE_TIMEOUT
             # Leaving the context closes the server, closes sessions with 1001 and waits for handlers.
+
+
+def tls_context(options: ServerOptions) -> ssl.SSLContext | None:
+    """Return the server's TLS context (None: plain ws://); with ``--client-ca`` it requires client certs."""
+    if not options.certfile:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(options.certfile, options.keyfile)
+    if options.client_ca:
+        context.load_verify_locations(options.client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 async def run(options: ServerOptions) -> None:

@@ -38,6 +38,11 @@ class ServerOptions:
     reject_every: int | None = None
     reject_status: int | None = None
     allowed_origins: tuple[str, ...] = ()
+    required_headers: tuple[str, ...] = ()
+    subprotocols: tuple[str, ...] = ()
+    certfile: str | None = None
+    keyfile: str | None = None
+    client_ca: str | None = None
     token: str | None = None
     auth_mode: str = "handshake"
     max_message_size: int | None = None
@@ -92,6 +97,14 @@ class ServerOptions:
             raise ValueError(f"--auth-mode must be 'handshake' or 'message', got {self.auth_mode!r}.")
         if self.token is not None and not self.token:
             raise ValueError("--token must not be empty.")
+        for header in self.required_headers:
+            name, colon, _ = header.partition(":")
+            if not colon or not name.strip():
+                raise ValueError(f"--require-header must look like 'Name: value', got {header!r}.")
+        if self.keyfile and not self.certfile:
+            raise ValueError("--keyfile needs --certfile.")
+        if self.client_ca and not self.certfile:
+            raise ValueError("--client-ca needs --certfile (client certificates are a TLS feature).")
         if any(not origin for origin in self.allowed_origins):
             raise ValueError("--allowed-origin must not be empty.")
         if self.stop_reading and (self.auth_mode == "message" and self.token is not None):
@@ -105,14 +118,22 @@ class ServerOptions:
             if value == field.default:
                 continue
             flag = "--" + _flag(field.name)
-            if field.name == "allowed_origins":
-                for origin in value:
-                    args += ["--allowed-origin", origin]
+            if field.name in _REPEATED:
+                for item in value:
+                    args += [f"--{_REPEATED[field.name]}", item]
             elif isinstance(value, bool):
                 args.append(flag)
             else:
                 args += [flag, str(value)]
         return args
+
+
+#: Repeatable options: field name -> flag (without the dashes).
+_REPEATED = {
+    "allowed_origins": "allowed-origin",
+    "required_headers": "require-header",
+    "subprotocols": "subprotocol",
+}
 
 
 def _flag(name: str) -> str:
@@ -197,6 +218,22 @@ def build_parser(prog: str = "python -m loadtest.server") -> argparse.ArgumentPa
         metavar="ORIGIN",
         help="accept only this Origin (repeatable); others get 403",
     )
+    hs.add_argument(
+        "--require-header",
+        action="append",
+        default=[],
+        dest="required_headers",
+        metavar="'NAME: VALUE'",
+        help="a handshake without this exact header value gets 400 (repeatable)",
+    )
+    hs.add_argument(
+        "--subprotocol",
+        action="append",
+        default=[],
+        dest="subprotocols",
+        metavar="NAME",
+        help="subprotocols the server supports, picked from the client's offer (repeatable)",
+    )
     hs.add_argument("--token", help="require this token (?token= or Authorization: Bearer); else 401")
     hs.add_argument(
         "--auth-mode",
@@ -217,6 +254,11 @@ def build_parser(prog: str = "python -m loadtest.server") -> argparse.ArgumentPa
         metavar="SECONDS",
         help="wait this long before answering each handshake (a slow server or proxy)",
     )
+
+    tls = parser.add_argument_group("TLS (wss://)")
+    tls.add_argument("--certfile", metavar="PEM", help="serve wss:// with this certificate (chain)")
+    tls.add_argument("--keyfile", metavar="PEM", help="the certificate's key (if not in --certfile)")
+    tls.add_argument("--client-ca", metavar="PEM", help="require client certificates signed by this CA")
 
     flow = parser.add_argument_group("messages and flow control")
     flow.add_argument(
@@ -244,7 +286,8 @@ def parse_args(
     parser = build_parser(prog)
     namespace = parser.parse_args(argv)
     values = vars(namespace)
-    values["allowed_origins"] = tuple(values["allowed_origins"])
+    for name in _REPEATED:
+        values[name] = tuple(values[name])
     try:
         return ServerOptions(**values)
     except ValueError as exc:

@@ -11,6 +11,7 @@ import os
 import re
 import select
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,9 @@ from loadtest.server.options import ServerOptions
 
 __all__ = ["EmbeddedServer"]
 
-_ANNOUNCE = re.compile(r"^loadtest-server listening on ws://(?P<host>\[[^\]]+\]|[^:/\s]+):(?P<port>\d+)$")
+_ANNOUNCE = re.compile(
+    r"^loadtest-server listening on (?P<scheme>wss?)://(?P<host>\[[^\]]+\]|[^:/\s]+):(?P<port>\d+)$"
+)
 # The directory holding the ``loadtest`` package, so that the child can import it even when not installed.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -47,6 +50,7 @@ class EmbeddedServer:
         startup_timeout: float = 10.0,
         http_timeout: float = 5.0,
         python: str = sys.executable,
+        stats_client_cert: tuple[str, str] | None = None,
     ) -> None:
         """Prepare (but do not start) a server.
 
@@ -56,6 +60,8 @@ class EmbeddedServer:
             startup_timeout: Seconds to wait for the server to announce its address.
             http_timeout: Seconds allowed for each ``/stats`` request.
             python: Interpreter used to run the server.
+            stats_client_cert: ``(cert, key)`` presented to read ``/stats`` from a server that
+                requires client certificates (``--client-ca``).
         """
         if isinstance(args, ServerOptions):
             args = _strip_host_port(args.to_args())
@@ -63,7 +69,9 @@ class EmbeddedServer:
         self.startup_timeout = startup_timeout
         self.http_timeout = http_timeout
         self.python = python
+        self.stats_client_cert = stats_client_cert
         self.host = "127.0.0.1"
+        self.scheme = "ws"
         self._port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
@@ -78,8 +86,8 @@ class EmbeddedServer:
 
     @property
     def url(self) -> str:
-        """Return the WebSocket URL of the server, ``ws://127.0.0.1:PORT``."""
-        return f"ws://{self.host}:{self.port}"
+        """Return the WebSocket URL of the server, ``ws://127.0.0.1:PORT`` (``wss://`` with TLS)."""
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -113,6 +121,7 @@ class EmbeddedServer:
             self._terminate()
             raise RuntimeError(f"The embedded server announced an unexpected line: {line!r}.")
         self.host = match.group("host")
+        self.scheme = match.group("scheme")
         self._port = int(match.group("port"))
         return self
 
@@ -158,10 +167,23 @@ class EmbeddedServer:
     def stats(self, *, reset: bool = False) -> dict[str, Any]:
         """Fetch ``GET /stats`` (``?reset=1`` when ``reset``) and return the decoded JSON."""
         path = "/stats?reset=1" if reset else "/stats"
-        request = urllib.request.Request(f"http://{self.host}:{self.port}{path}", method="GET")
-        with self._opener.open(request, timeout=self.http_timeout) as response:
+        http = "https" if self.scheme == "wss" else "http"
+        request = urllib.request.Request(f"{http}://{self.host}:{self.port}{path}", method="GET")
+        with self._open(request) as response:
             data: dict[str, Any] = json.loads(response.read())
         return data
+
+    def _open(self, request: urllib.request.Request) -> Any:
+        if self.scheme != "wss":
+            return self._opener.open(request, timeout=self.http_timeout)
+        # Our own server on loopback, possibly asking for a client certificate we do not have:
+        # /stats is read without verifying it (it carries counts, never credentials).
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        if self.stats_client_cert:
+            context.load_cert_chain(*self.stats_client_cert)
+        return urllib.request.urlopen(request, timeout=self.http_timeout, context=context)
 
     def reset_stats(self) -> dict[str, Any]:
         """Reset the server's counters to zero and return their values just before the reset."""

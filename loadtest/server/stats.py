@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+#: Distinct source addresses counted one by one; more are counted under "other" (bounded memory).
+MAX_SOURCES = 64
+
 if TYPE_CHECKING:
     from loadtest.server.app import TargetConnection
 
@@ -30,16 +33,26 @@ class ServerStats:
         self.received = 0
         self.sent = 0
         self.bytes_received = 0
+        self.binary_received = 0
+        self.fragmented_received = 0
+        self.sources: Counter[str] = Counter()
+        self.subprotocols: Counter[str] = Counter()
         self.bytes_sent = 0
         self.auth_ok = 0
         self.auth_failed = 0
 
-    def session_opened(self) -> None:
-        """Count an upgrade answered 101 and the session it opened."""
+    def session_opened(self, remote: Any = None, subprotocol: str | None = None) -> None:
+        """Count an upgrade answered 101 and the session it opened (by source address and subprotocol)."""
         self.accepted += 1
         self.opened += 1
         self.current += 1
         self.peak = max(self.peak, self.current)
+        if remote:
+            source = str(remote[0])
+            known = source in self.sources or len(self.sources) < MAX_SOURCES
+            self.sources[source if known else "other"] += 1
+        if subprotocol:
+            self.subprotocols[str(subprotocol)] += 1
 
     def session_closed(self, connection: TargetConnection) -> None:
         """Count how a finished session ended, from its closing-handshake state."""
@@ -58,8 +71,17 @@ class ServerStats:
     def snapshot(self) -> dict[str, Any]:
         """Return the counters in the documented ``/stats`` JSON shape."""
         return {
-            "handshakes": {"accepted": self.accepted, "rejected": dict(self.rejected)},
-            "sessions": {"opened": self.opened, "current": self.current, "peak_concurrent": self.peak},
+            "handshakes": {
+                "accepted": self.accepted,
+                "rejected": dict(self.rejected),
+                "subprotocols": dict(self.subprotocols),
+            },
+            "sessions": {
+                "opened": self.opened,
+                "current": self.current,
+                "peak_concurrent": self.peak,
+                "by_source": dict(self.sources),
+            },
             "closes": {
                 "server": dict(self.closes_server),
                 "client": dict(self.closes_client),
@@ -71,6 +93,8 @@ class ServerStats:
                 "sent": self.sent,
                 "bytes_received": self.bytes_received,
                 "bytes_sent": self.bytes_sent,
+                "binary_received": self.binary_received,
+                "fragmented_received": self.fragmented_received,
             },
             "auth": {"ok": self.auth_ok, "failed": self.auth_failed},
         }

@@ -87,7 +87,10 @@ def test_a_failing_check_exits_3_and_says_why(tmp_path: Path) -> None:
 def test_an_unknown_metric_is_an_error_before_the_run() -> None:
     proc = locust("-u", "1", "-t", "2s", "--ws-check", "rtt_ms.p98<10", timeout_s=30)
     assert proc.returncode == 2
-    assert "loadtest: --ws-check 'rtt_ms.p98<10' names an unknown metric 'rtt_ms.p98'" in proc.stderr
+    assert (
+        "loadtest: --ws-check 'rtt_ms.p98<10': 'rtt_ms.p98' is not in the summary; nearest valid: rtt_ms.p99,"
+        in proc.stderr
+    )
     assert "Ramping to" not in proc.stderr
 
 

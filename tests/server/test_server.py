@@ -57,14 +57,23 @@ def settled(server: EmbeddedServer, opened: int | None = None) -> dict[str, Any]
 def expected(**changes: Any) -> dict[str, Any]:
     """Return an all-zero /stats document with the given sections updated."""
     base: dict[str, Any] = {
-        "handshakes": {"accepted": 0, "rejected": {}},
+        "handshakes": {"accepted": 0, "rejected": {}, "subprotocols": {}},
         "sessions": {"opened": 0, "current": 0, "peak_concurrent": 0},
         "closes": {"server": {}, "client": {}, "abnormal": 0, "dropped": 0},
-        "messages": {"received": 0, "sent": 0, "bytes_received": 0, "bytes_sent": 0},
+        "messages": {
+            "received": 0,
+            "sent": 0,
+            "bytes_received": 0,
+            "bytes_sent": 0,
+            "binary_received": 0,
+            "fragmented_received": 0,
+        },
         "auth": {"ok": 0, "failed": 0},
     }
     for section, values in changes.items():
         base[section].update(values)
+    opened = base["sessions"]["opened"]
+    base["sessions"].setdefault("by_source", {"127.0.0.1": opened} if opened else {})
     return base
 
 
@@ -99,6 +108,7 @@ def test_echo_and_app_ping(serve: Callable[..., EmbeddedServer]) -> None:
         closes={"client": {"1000": 1}},
         messages={
             "received": 6,
+            "binary_received": 1,
             "sent": 6,
             "bytes_received": received,
             "bytes_sent": 6 + 2 + pongs + 16 + 9,
@@ -198,7 +208,7 @@ def test_reject_every(serve: Callable[..., EmbeddedServer]) -> None:
             statuses.append(exc.status_code)
     assert statuses == [101, 503, 101, 503]
     stats = settled(server, opened=2)
-    assert stats["handshakes"] == {"accepted": 2, "rejected": {"503": 2}}
+    assert stats["handshakes"] == {"accepted": 2, "rejected": {"503": 2}, "subprotocols": {}}
     assert stats["sessions"]["opened"] == 2
     assert stats["closes"] == {"server": {}, "client": {"1000": 2}, "abnormal": 0, "dropped": 0}
 
@@ -211,7 +221,7 @@ def test_allowed_origin(serve: Callable[..., EmbeddedServer]) -> None:
             connect(server, **kwargs)
         assert info.value.status_code == 403
     stats = settled(server, opened=1)
-    assert stats["handshakes"] == {"accepted": 1, "rejected": {"403": 2}}
+    assert stats["handshakes"] == {"accepted": 1, "rejected": {"403": 2}, "subprotocols": {}}
 
 
 def test_token_in_handshake(serve: Callable[..., EmbeddedServer]) -> None:
@@ -223,7 +233,7 @@ def test_token_in_handshake(serve: Callable[..., EmbeddedServer]) -> None:
             connect(server, path, header=headers)
         assert info.value.status_code == 401
     stats = settled(server, opened=2)
-    assert stats["handshakes"] == {"accepted": 2, "rejected": {"401": 3}}
+    assert stats["handshakes"] == {"accepted": 2, "rejected": {"401": 3}, "subprotocols": {}}
     assert stats["auth"] == {"ok": 0, "failed": 0}
 
 
@@ -255,7 +265,18 @@ def test_max_message_size(serve: Callable[..., EmbeddedServer]) -> None:
     assert recv_close(ws)[0] == 1009
     stats = settled(server, opened=1)
     assert stats["closes"] == {"server": {"1009": 1}, "client": {}, "abnormal": 0, "dropped": 0}
-    assert stats["messages"] == {"received": 1, "sent": 1, "bytes_received": 1024, "bytes_sent": 1024}
+    assert (
+        stats["messages"]
+        == expected(
+            messages={
+                "received": 1,
+                "sent": 1,
+                "bytes_received": 1024,
+                "bytes_sent": 1024,
+                "binary_received": 1,
+            }
+        )["messages"]
+    )
 
 
 def test_stop_reading_builds_backpressure(serve: Callable[..., EmbeddedServer]) -> None:
@@ -305,7 +326,7 @@ def test_max_handshake_rate(serve: Callable[..., EmbeddedServer]) -> None:
         ws.close()
     assert refused >= 2 and len(opened) <= 4  # 6 fast handshakes span at most two one-second windows
     stats = settled(server, opened=len(opened))
-    assert stats["handshakes"] == {"accepted": len(opened), "rejected": {"503": refused}}
+    assert stats["handshakes"] == {"accepted": len(opened), "rejected": {"503": refused}, "subprotocols": {}}
 
 
 def test_read_delay_and_protocol_pings(serve: Callable[..., EmbeddedServer]) -> None:
@@ -322,7 +343,10 @@ def test_read_delay_and_protocol_pings(serve: Callable[..., EmbeddedServer]) -> 
     assert opcode == websocket.ABNF.OPCODE_PING
     ws.close()
     stats = settled(server, opened=1)
-    assert stats["messages"] == {"received": 1, "sent": 1, "bytes_received": 4, "bytes_sent": 4}
+    assert (
+        stats["messages"]
+        == expected(messages={"received": 1, "sent": 1, "bytes_received": 4, "bytes_sent": 4})["messages"]
+    )
 
 
 def test_sigterm_closes_sessions_with_1001() -> None:
@@ -386,3 +410,56 @@ def test_cli() -> None:
     bad = run_cli("bogus")
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "unknown subcommand 'bogus'" in bad.stderr
+
+
+def test_required_headers_and_subprotocols(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve("--require-header", "X-Probe: yes", "--subprotocol", "chat", "--subprotocol", "v2")
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        connect(server)
+    assert refused.value.status_code == 400
+    ws = connect(server, header=["X-Probe: yes"], subprotocols=["v2"])
+    assert ws.getsubprotocol() == "v2"
+    ws.close()
+    stats = settled(server, opened=1)
+    assert stats["handshakes"] == {"accepted": 1, "rejected": {"400": 1}, "subprotocols": {"v2": 1}}
+
+
+def test_fragmented_binary_messages_and_sources_are_counted(serve: Callable[..., EmbeddedServer]) -> None:
+    server = serve()
+    ws = connect(server)
+    ws.send_frame(websocket.ABNF.create_frame(b"ab", websocket.ABNF.OPCODE_BINARY, fin=0))
+    ws.send_frame(websocket.ABNF.create_frame(b"cd", websocket.ABNF.OPCODE_CONT, fin=1))
+    assert ws.recv() == b"abcd"
+    ws.send("plain")
+    assert ws.recv() == "plain"
+    ws.close()
+    stats = settled(server, opened=1)
+    assert stats["messages"]["received"] == 2
+    assert stats["messages"]["binary_received"] == 1 and stats["messages"]["fragmented_received"] == 1
+    assert stats["sessions"]["by_source"] == {"127.0.0.1": 1}
+
+
+def test_tls_with_client_certificates(tmp_path: Path) -> None:
+
+    from tests.certs import make_chain
+
+    chain = make_chain(tmp_path)
+    args = ["--certfile", chain.server_cert, "--keyfile", chain.server_key, "--client-ca", chain.ca]
+    with EmbeddedServer(args, stats_client_cert=(chain.client_cert, chain.client_key)) as server:
+        _tls_session(server, chain.ca, chain.client_cert, chain.client_key)
+
+
+def _tls_session(server: EmbeddedServer, ca: str, cert: str, key: str) -> None:
+    import ssl
+
+    assert server.url.startswith("wss://127.0.0.1:")
+    verify = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": ca}
+    with pytest.raises((ssl.SSLError, ConnectionResetError, websocket.WebSocketException)):
+        websocket.create_connection(server.url, timeout=5, sslopt=verify).recv()  # no client certificate
+    ws = websocket.create_connection(
+        server.url, timeout=5, sslopt={**verify, "certfile": cert, "keyfile": key}
+    )
+    ws.send("over tls")
+    assert ws.recv() == "over tls"
+    ws.close()
+    assert settled(server, opened=1)["messages"]["received"] == 1

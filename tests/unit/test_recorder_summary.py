@@ -239,19 +239,47 @@ def test_deltas_survive_json_transport_and_add_up_exactly() -> None:
 def test_series_points_are_rates_and_interval_percentiles() -> None:
     source = Recorder(backpressure_threshold_bytes=THRESHOLD)
     aggregate = Aggregate(backpressure_threshold_bytes=THRESHOLD)
-    aggregate.sample(100.0, 0.0)
     for rtt_us in (100, 200, 300, 400):
         source.on_rtt(rtt_us)
     source.on_close("server", 1011)
     source.on_close("server", 1011)
-    aggregate.ingest("local", source.take_delta(encode=False))
+    aggregate.ingest("local", {**source.take_delta(), "span_s": 2.0})  # the delta covers 2 s
     point = aggregate.sample(102.0, 2.0)
     assert point["closes_server_per_s"] == 1.0
     assert point["rtt_p50_ms"] == 0.2 and point["rtt_p99_ms"] == 0.4
+    aggregate.ingest("local", {**source.take_delta(), "span_s": 2.0})  # 2 quiet seconds
     empty = aggregate.sample(104.0, 4.0)  # the interval starts over; totals do not
     assert empty["rtt_p99_ms"] is None and empty["closes_server_per_s"] == 0.0
     assert aggregate.total.histograms["rtt"].count == 4
-    assert len(aggregate.series) == 3
+    assert len(aggregate.series) == 2
+
+
+def _delta_with(sent: int, span_s: float) -> dict[str, Any]:
+    recorder = Recorder(backpressure_threshold_bytes=THRESHOLD)
+    for _ in range(sent):
+        recorder.on_send(10, 0, 0)
+    return {**recorder.take_delta(), "span_s": span_s}
+
+
+def test_rates_are_per_source_over_their_own_report_spans() -> None:
+    # Two workers sending 100 msg/s each, reporting every 3 s on their own clocks, sampled by
+    # the master every 3 s: whatever the phase, every point reads 200 msg/s, never 0 or 400.
+    aggregate = Aggregate(backpressure_threshold_bytes=THRESHOLD)
+    points = []
+    aggregate.ingest("w1", _delta_with(300, 3.0))
+    points.append(aggregate.sample(3.0, 3.0))
+    aggregate.ingest("w2", _delta_with(300, 3.0))  # w2 reported just after the point
+    aggregate.ingest("w1", _delta_with(300, 3.0))
+    points.append(aggregate.sample(6.0, 6.0))
+    points.append(aggregate.sample(9.0, 9.0))  # neither reported in time: both keep their rate
+    aggregate.ingest("w1", _delta_with(300, 3.0))
+    aggregate.ingest("w2", _delta_with(600, 6.0))  # two reports of w2 arrive together
+    points.append(aggregate.sample(12.0, 12.0))
+    assert [p["messages_sent_per_s"] for p in points] == [100.0, 200.0, 200.0, 200.0]
+    aggregate.forget_source("w2")  # a lost worker no longer adds its rate
+    aggregate.ingest("w1", _delta_with(300, 3.0))
+    assert aggregate.sample(15.0, 15.0)["messages_sent_per_s"] == 100.0
+    assert aggregate.total.counters["messages_sent"] == 2100  # totals stay exact
 
 
 def test_write_is_valid_json_and_atomic(tmp_path: Path) -> None:

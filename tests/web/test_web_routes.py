@@ -30,7 +30,7 @@ def make_ui(*, base: str | None = None, login: bool = False) -> tuple[Environmen
     state = state_for(env)
     state.recorder.on_open({"connect": 1000})
     state.recorder.on_close("server", 1011)
-    state.aggregate.ingest("local", state.recorder.take_delta(encode=False))
+    state.aggregate.ingest("local", state.recorder.take_delta())
     return env, ui
 
 

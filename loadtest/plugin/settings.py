@@ -1,0 +1,115 @@
+"""What one run uses, built from Locust's parsed options and checked before any user starts.
+
+:func:`from_parsed` is called at start-up (a bad value stops the process with exit code 2), on
+every test start (so the web UI form and, on workers, the master's options apply) and when the
+web UI form is submitted (a bad value is refused with the same sentence). Every check that can
+fail later, mid-run or at the very end, is made here instead: TLS files are loaded, and output
+folders are created and probed for writing, so a typo costs a second, not a finished soak.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadtest.config import SessionOptions
+from loadtest.errors import ConfigError
+from loadtest.metrics.backoff import Backoff
+from loadtest.plugin import options as ws_options
+from loadtest.plugin.scale import SourceIPs
+from loadtest.report import checks
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The validated ``--ws-*`` values of one run."""
+
+    session_options: SessionOptions = field(default_factory=SessionOptions)
+    backoff: Backoff = field(default_factory=Backoff)
+    source_ips: SourceIPs = field(default_factory=SourceIPs)
+    checks: tuple[checks.Check, ...] = ()
+    summary_path: str = ""
+    report_path: str = ""
+    junit_path: str = ""
+    csv_prefix: str = ""
+    sample_interval_s: float = 2.0
+
+
+def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
+    """Return the settings of ``parsed`` (Locust's options), or raise one clear sentence.
+
+    Args:
+        parsed: Locust's parsed options, with the ``--ws-*`` options.
+        outputs: check the output paths (False on a worker, which writes none).
+
+    Raises:
+        ConfigError: the first unusable value, saying how to fix it.
+    """
+    session = ws_options.session_options(parsed)
+    _check_tls_files(session)
+    settings = RunSettings(
+        session_options=session,
+        backoff=ws_options.backoff(parsed),
+        source_ips=SourceIPs.parse(parsed.ws_source_ips),
+        checks=tuple(checks.parse(text) for text in parsed.ws_check if text.strip()),
+        summary_path=parsed.ws_summary,
+        report_path=parsed.ws_report,
+        junit_path=parsed.ws_junit,
+        csv_prefix=getattr(parsed, "csv_prefix", None) or "",
+        sample_interval_s=ws_options.positive(parsed.ws_sample_interval, "--ws-sample-interval"),
+    )
+    if outputs:
+        for flag, path in (
+            ("--ws-summary", settings.summary_path),
+            ("--ws-report", settings.report_path),
+            ("--ws-junit", settings.junit_path),
+            ("--csv", f"{settings.csv_prefix}_ws_history.csv" if settings.csv_prefix else ""),
+        ):
+            if path:
+                check_writable(path, flag)
+    return settings
+
+
+def _check_tls_files(session: SessionOptions) -> None:
+    for flag, path in (
+        ("--ws-ca-file", session.ca_file),
+        ("--ws-client-cert", session.client_cert),
+        ("--ws-client-key", session.client_key),
+    ):
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"{flag} {path!r} does not exist or is not a file: give the path of a PEM file")
+    try:
+        if session.ca_file:
+            ssl.create_default_context(cafile=session.ca_file)
+        if session.client_cert:
+            ssl.create_default_context().load_cert_chain(session.client_cert, session.client_key)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        which = "--ws-client-cert/--ws-client-key" if session.client_cert else "--ws-ca-file"
+        raise ConfigError(
+            f"{which} could not be loaded ({exc}): give PEM files that belong together"
+        ) from exc
+
+
+def check_writable(path: str, flag: str) -> None:
+    """Make sure ``path`` can be written at the end of the run (its folder is created now).
+
+    Raises:
+        ConfigError: the folder cannot be created, is not writable, or the path is a folder.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ConfigError(
+            f"{flag} {path!r} is a folder: give a file name, e.g. {os.path.join(path, 'run.json')}"
+        )
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{flag} {path!r}: its folder cannot be created ({exc.strerror}): pick another path"
+        ) from exc
+    if not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ConfigError(
+            f"{flag} {path!r} is not writable by this user: pick another path or fix its permissions"
+        )
