@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
+import pytest
 
 from tests.deploy.image import ROOT
 
@@ -37,6 +37,7 @@ def implementations() -> dict[str, list[str]]:
 
 def render(argv: list[str], variables: dict[str, str], scratch: Path) -> dict[str, Any]:
     """Return ``config``'s output for ``variables`` (nothing else from our environment)."""
+    yaml = pytest.importorskip("yaml", reason="pip install -r tests/deploy/requirements.txt")
     empty = scratch / "empty.env"
     empty.write_text("")
     out = subprocess.run(
