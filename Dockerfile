@@ -1,11 +1,20 @@
 # syntax=docker/dockerfile:1
 # Load generator image: Locust with the loadtest plugin installed, scenarios in /app/scenarios.
-#   docker build -t loadtest-ws .
+#   docker build -t loadtest-ws .                                   # x86_64 or arm64 (aarch64) host
+#   docker buildx build --platform linux/arm64 -t loadtest-ws .     # arm64 from an x86_64 host (QEMU)
 #   docker run --rm --ulimit nofile=65536:65536 loadtest-ws -f /app/scenarios/echo.py --headless -u 10 -t 30s
 # The embedded target in the same image: docker run --rm -p 8765:8765 --entrypoint loadtest loadtest-ws serve --host 0.0.0.0
+#
+# Debian bookworm, pinned: the build steps were tested on bookworm (gcc 12, glibc 2.36), and every
+# dependency's arm64 wheel was checked against glibc 2.36 (docs/distributed.md).
 
-FROM python:3.11-slim AS build
+FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# A C compiler for hdrhistogram, which has no arm64 wheel and is built from its sdist on every
+# architecture (scripts/install-image.sh); this stage is thrown away, the runtime has no compiler.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY loadtest ./loadtest
@@ -13,7 +22,7 @@ COPY scenarios ./scenarios
 COPY scripts/install-image.sh ./scripts/install-image.sh
 RUN ./scripts/install-image.sh /opt/venv /app /src
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
