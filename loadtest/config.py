@@ -26,7 +26,13 @@ def validate_target_url(url: str) -> str:
         raise TargetURLError(
             f"target {shown[5:]!r} has no scheme: a WebSocket URL starts with ws:// or wss://, e.g. {shown}"
         )
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # raises on a broken [IPv6] literal
+    except ValueError as exc:
+        shown = _redact_text(url)
+        raise TargetURLError(
+            f"target {shown!r} is not a valid URL ({exc}): use a URL such as {_EXAMPLE} (IPv6: ws://[::1]:8765/)"
+        ) from None
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         fixed = urlunsplit(("ws" if scheme == "http" else "wss", *parts[1:]))
@@ -47,12 +53,24 @@ def validate_target_url(url: str) -> str:
     return url
 
 
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|access_token|auth|key|apikey|api_key|password|secret)=)[^&#]*")
+#: Query parameters that carry credentials, redacted wherever a target is shown.
+SECRET_PARAMETERS = (
+    "token", "access_token", "jwt", "sig", "signature", "key", "api_key", "apikey",
+    "auth", "password", "secret",
+)  # fmt: skip
+_SECRET_QUERY = re.compile(rf"(?i)([?&](?:{'|'.join(SECRET_PARAMETERS)})=)[^&#]*")
+
+
+def _redact_text(text: str) -> str:
+    return _SECRET_QUERY.sub(r"\1***", re.sub(r"//[^/@]*@", "//***@", text))
 
 
 def redact_url(url: str) -> str:
     """Return ``url`` with credentials in its user-info and secret query values replaced by ``***``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _redact_text(url)
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
@@ -131,3 +149,62 @@ class SessionOptions:
             raise ConfigError("the maximum message size must be a positive number of bytes")
         if self.client_key and not self.client_cert:
             raise ConfigError("a client key needs a client certificate: pass both")
+        _check_handshake_values(self)
+
+
+#: Headers the opening handshake writes itself, with the option that sets each.
+_OWN_HEADERS = {
+    "host": "--host",
+    "upgrade": "(the handshake)",
+    "connection": "(the handshake)",
+    "sec-websocket-key": "(the handshake)",
+    "sec-websocket-version": "(the handshake)",
+    "sec-websocket-protocol": "--ws-subprotocol",
+    "sec-websocket-extensions": "(the handshake)",
+    "origin": "--ws-origin",
+    "cookie": "--ws-cookie",
+}
+_TOKEN_CHARS = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token: a header name
+
+
+def _one_line(flag: str, value: str) -> None:
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ConfigError(
+            f"{flag} contains a line break (CR or LF) or NUL: a handshake value must be one line, "
+            "or it would inject headers"
+        )
+
+
+def _check_handshake_values(options: SessionOptions) -> None:
+    """Refuse values that would break or forge the opening handshake's headers."""
+    seen: set[str] = set()
+    for name, value in options.headers.items():
+        _one_line(f"--ws-header {name!r}", f"{name}{value}")
+        lower = name.lower()
+        if not _TOKEN_CHARS.match(name):
+            raise ConfigError(f"--ws-header name {name!r} is not a valid header name (letters, digits, -)")
+        if lower in _OWN_HEADERS:
+            raise ConfigError(
+                f"--ws-header {name!r} would send a second {name} header: it is set by {_OWN_HEADERS[lower]}"
+            )
+        if lower == "authorization" and options.token and options.token_mode == "header":
+            raise ConfigError(
+                "--ws-header Authorization and --ws-token-mode header both set Authorization: pick one"
+            )
+        if lower in seen:
+            raise ConfigError(f"--ws-header {name!r} is given twice: give each header once")
+        seen.add(lower)
+    for name, value in options.cookies.items():
+        _one_line(f"--ws-cookie {name!r}", f"{name}{value}")
+        if ";" in name + value or "=" in name:
+            raise ConfigError(
+                f"--ws-cookie {name!r}: a cookie name=value cannot contain ';' (give one per option)"
+            )
+    if options.origin is not None:
+        _one_line("--ws-origin", options.origin)
+    for subprotocol in options.subprotocols:
+        _one_line("--ws-subprotocol", subprotocol)
+        if not _TOKEN_CHARS.match(subprotocol):
+            raise ConfigError(f"--ws-subprotocol {subprotocol!r} is not a valid subprotocol name")
+    if options.token is not None:
+        _one_line("--ws-token", options.token)

@@ -440,6 +440,34 @@ def embedded_args(options: Any) -> list[str]:
         raise ConfigError(f"--ws-embedded-args cannot be split into arguments: {exc}") from exc
 
 
+def redact_args(args: list[str]) -> str:
+    """Return the embedded target's arguments for people, with its ``--token`` value hidden."""
+    shown: list[str] = []
+    for arg in args:
+        if shown and shown[-1] == "--token":
+            arg = "***"
+        elif arg.startswith("--token="):
+            arg = "--token=***"
+        shown.append(arg)
+    return " ".join(shown)
+
+
+def shown_values(parsed: Any) -> dict[str, Any]:
+    """Return the options set away from their defaults, as a summary may show them: no secret."""
+    shown: dict[str, Any] = {}
+    for dest, value in explicit(parsed).items():
+        if BY_DEST[dest].secret:
+            value = "***"
+        elif dest == "ws_embedded_args":
+            value = redact_args(embedded_args(parsed))
+        elif dest in ("ws_header", "ws_cookie"):  # names only: the values can be credentials
+            value = [
+                str(item).split(":" if dest == "ws_header" else "=")[0].strip() + " (set)" for item in value
+            ]
+        shown[dest] = value
+    return shown
+
+
 def positive(value: float, name: str) -> float:
     """Return ``value`` if it is a positive number of seconds."""
     if value <= 0:

@@ -108,18 +108,6 @@ def _raise_open_files(environment: Any) -> None:
         logger.warning(warning)
 
 
-def _redacted_args(args: list[str]) -> str:
-    """Return the embedded target's arguments for a log line, with its --token value hidden."""
-    shown: list[str] = []
-    for arg in args:
-        if shown and shown[-1] == "--token":
-            arg = "***"
-        elif arg.startswith("--token="):
-            arg = "--token=***"
-        shown.append(arg)
-    return " ".join(shown)
-
-
 def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> None:
     from loadtest.server.process import EmbeddedServer  # plain subprocess + sockets: gevent-safe
 
@@ -131,7 +119,7 @@ def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> No
         return
     state.embedded = server
     environment.host = server.url
-    extra = f" with {_redacted_args(args)}" if args else ""
+    extra = f" with {ws_options.redact_args(args)}" if args else ""
     logger.info(
         "No --host given: started the embedded target at %s%s; it stops when the run ends", server.url, extra
     )

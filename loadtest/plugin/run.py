@@ -209,13 +209,7 @@ def build_summary(environment: Any) -> dict[str, Any]:
 
 def _run_section(environment: Any, state: PluginState) -> dict[str, Any]:
     parsed = environment.parsed_options
-    chosen = ws_options.explicit(parsed) if parsed is not None and hasattr(parsed, "ws_summary") else {}
-    shown = {k: ("***" if ws_options.BY_DEST[k].secret else v) for k, v in chosen.items()}
-    for key in ("ws_header", "ws_cookie"):  # names only: the values can be credentials
-        if key in shown:
-            shown[key] = [
-                str(item).split(":" if key == "ws_header" else "=")[0] + " (set)" for item in shown[key]
-            ]
+    shown = ws_options.shown_values(parsed) if parsed is not None and hasattr(parsed, "ws_summary") else {}
     return {
         "index": state.run_index,
         "started_at": round(state.started_at, 3),

@@ -7,8 +7,8 @@ field's current value to the browser as its default. Here, around Locust's own c
   of the groups the loaded user classes declare (``scenario_options``).
 * **Secrets never reach the browser**: a secret option's value is replaced by an empty field
   whose help says that a value is set; an empty field in a submitted form keeps the value. The
-  target's secret query parameters are redacted the same way (a submitted host equal to the
-  redacted one keeps the real one).
+  target's secret query parameters are redacted the same way, in the page and in every answer
+  of the web UI (a submitted host equal to the redacted one keeps the real one).
 * **A start is checked first**: the submitted ``--ws-*`` values are converted and validated
   exactly as the command line's are; a bad one refuses the start with the same one sentence
   (Locust's own ``{"success": false, "message": ...}`` answer), instead of a server error or a
@@ -119,6 +119,17 @@ def install(environment: Any, web_ui: Any) -> None:
 
     web_ui.update_template_args = update_template_args
     update_template_args()
+
+    @web_ui.app.after_request
+    def redact_host(response: Response) -> Response:
+        # Locust's own report and exports show the target as typed: hide its secret parameters.
+        host = environment.host or ""
+        shown = redact_url(host)
+        if shown != host and not response.direct_passthrough and response.status_code == 200:
+            body = response.get_data()
+            if host.encode() in body:
+                response.set_data(body.replace(host.encode(), shown.encode()))
+        return response
 
     @web_ui.app.before_request
     def check_swarm() -> Response | None:

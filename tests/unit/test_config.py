@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from loadtest.config import SessionOptions, join_url, redact_url, validate_target_url, with_query
+from loadtest.config import (
+    SessionOptions,
+    join_url,
+    redact_url,
+    validate_target_url,
+    with_query,
+)
 from loadtest.errors import ConfigError, TargetURLError
 
 
@@ -215,3 +223,53 @@ def test_session_options_are_frozen() -> None:
     options = SessionOptions()
     with pytest.raises(AttributeError):
         options.token = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"headers": {"X-A": "1\r\nX-Injected: yes"}}, "contains a line break"),
+        ({"headers": {"X-A\n": "1"}}, "contains a line break"),
+        ({"cookies": {"sid": "a\nb"}}, "contains a line break"),
+        ({"origin": "http://a\r\nX: y"}, "--ws-origin contains a line break"),
+        ({"subprotocols": ("chat\r\n",)}, "--ws-subprotocol contains a line break"),
+        ({"token": "abc\r\nX: y", "token_mode": "header"}, "--ws-token contains a line break"),
+        ({"headers": {"Host": "evil.test"}}, "would send a second Host header: it is set by --host"),
+        ({"headers": {"sec-websocket-key": "x"}}, "would send a second sec-websocket-key header"),
+        ({"headers": {"Origin": "x"}}, "it is set by --ws-origin"),
+        ({"headers": {"Bad Name": "x"}}, "is not a valid header name"),
+        (
+            {"headers": {"Authorization": "Bearer a"}, "token": "b", "token_mode": "header"},
+            "both set Authorization",
+        ),
+        ({"cookies": {"a": "1; b=2"}}, "cannot contain ';'"),
+        ({"subprotocols": ("a b",)}, "is not a valid subprotocol name"),
+    ],
+)
+def test_handshake_values_that_would_forge_headers_are_refused(kwargs: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        SessionOptions(**kwargs)
+    assert words in str(error.value)
+
+
+ISSUE_LIST = [
+    "token",
+    "access_token",
+    "jwt",
+    "sig",
+    "signature",
+    "key",
+    "api_key",
+    "apikey",
+    "auth",
+    "password",
+]
+
+
+@pytest.mark.parametrize("param", [*ISSUE_LIST, "secret", "Signature", "JWT"])
+def test_every_common_secret_query_parameter_is_redacted(param: str) -> None:
+    assert redact_url(f"wss://h.test/ws?a=1&{param}=s3cret&b=2") == f"wss://h.test/ws?a=1&{param}=***&b=2"
+
+
+def test_a_broken_ipv6_target_is_one_sentence() -> None:
+    assert "is not a valid URL (Invalid IPv6 URL)" in _message("ws://[::1/")
