@@ -159,6 +159,9 @@ def end(environment: Any) -> None:
         if verdicts:
             print(" checks:\n" + checks.render(verdicts), flush=True)
     failed_outputs = _write_files(environment, state, result)
+    if getattr(environment.parsed_options, "headless", False) and environment.host:
+        # A headless run is over: Locust writes its own --html report next, from environment.host.
+        environment.host = redact_url(environment.host)
     if not result["passed"]:
         failed = sum(not v["passed"] for v in verdicts)
         logger.error(

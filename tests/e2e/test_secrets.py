@@ -77,6 +77,8 @@ def test_no_secret_in_any_output_file_or_log_line(tmp_path: Path, serve) -> None
             "sessions.opened>=2",
             "--csv",
             str(out / "run"),
+            "--html",
+            str(out / "locust.html"),
             "--loglevel",
             "DEBUG",
         ],  # fmt: skip
@@ -91,7 +93,8 @@ def test_no_secret_in_any_output_file_or_log_line(tmp_path: Path, serve) -> None
     assert summary["target"].endswith("/?sig=***&x=1")
     assert summary["run"]["options"]["ws_token"] == "***"
     assert summary["run"]["options"]["ws_header"] == ["X-Api-Key (set)"]
-    assert len(list(out.iterdir())) >= 8  # summary, report, junit, 5 of ours and Locust's CSV files
+    assert (out / "locust.html").is_file()  # Locust's own report, written after ours
+    assert len(list(out.iterdir())) >= 9  # summary, report, junit, 5 of ours and Locust's CSV files
     assert _leaks(proc.stdout + proc.stderr, given) == []
     assert _leaks(_files_text(out), given) == []
 
