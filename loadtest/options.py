@@ -206,6 +206,24 @@ OPTIONS: tuple[Option, ...] = (
         repeat=True,
     ),
     Option(
+        "--ws-baseline",
+        "Compare this run with an earlier run's --ws-summary file (side by side, and with --ws-regression).",
+        "",
+        group="output",
+        scope="master",
+        metavar="PATH",
+    ),
+    Option(
+        "--ws-regression",
+        "Fail (exit 3) when a metric got worse than the baseline by more than N%: 'rtt_ms.p99:+20%' "
+        "(higher is worse), 'sessions.peak_concurrent:-10%' (lower is worse); repeatable.",
+        [],
+        group="output",
+        scope="master",
+        metavar="METRIC:±N%",
+        repeat=True,
+    ),
+    Option(
         "--ws-sample-interval",
         "Seconds between time-series points (on a master: rounded up to the workers' report interval).",
         2.0,
@@ -323,7 +341,7 @@ def add_arguments(parser: Any) -> None:
         for option in (o for o in OPTIONS if o.group == group):
             kwargs: dict[str, Any] = {
                 "default": list(option.default) if option.repeat else option.default,
-                "help": option.help,
+                "help": option.help.replace("%", "%%"),  # argparse formats help with %
                 "env_var": option.env_var,
             }
             if option.type is bool:

@@ -33,7 +33,7 @@ from loadtest.metrics import storm
 from loadtest.plugin import distributed, settings
 from loadtest.plugin.distributed import is_master, is_worker
 from loadtest.plugin.state import RUNNING, STOPPED, PluginState, state_for
-from loadtest.report import checks, console, csv_files, summary
+from loadtest.report import baseline, checks, console, csv_files, summary
 
 logger = logging.getLogger("loadtest")
 
@@ -151,22 +151,32 @@ def end(environment: Any) -> None:
     result = build_summary(environment)
     verdicts = checks.evaluate(state.settings.checks, result)
     result["checks"] = verdicts
+    if state.settings.baseline is not None:
+        result["baseline"] = baseline.compare(
+            state.settings.baseline, result, state.settings.regressions, state.settings.baseline_path
+        )
+        verdicts = [*verdicts, *baseline.verdicts(result["baseline"])]
     result["passed"] = all(v["passed"] for v in verdicts)
     state.result = result
     real_process = getattr(environment.parsed_options, "ws_summary", None) is not None
     if real_process:
         print(console.render(result), flush=True)
-        if verdicts:
-            print(" checks:\n" + checks.render(verdicts), flush=True)
+        if result["checks"]:
+            print(" checks:\n" + checks.render(result["checks"]), flush=True)
+        if "baseline" in result:
+            print(baseline.render(result["baseline"]), flush=True)
     failed_outputs = _write_files(environment, state, result)
     if getattr(environment.parsed_options, "headless", False) and environment.host:
         # A headless run is over: Locust writes its own --html report next, from environment.host.
         environment.host = redact_url(environment.host)
     if not result["passed"]:
         failed = sum(not v["passed"] for v in verdicts)
-        logger.error(
-            "%d of %d --ws-check conditions failed: exit code %d", failed, len(verdicts), EXIT_CHECKS_FAILED
+        what = (
+            "--ws-check conditions and --ws-regression rules"
+            if "baseline" in result
+            else "--ws-check conditions"
         )
+        logger.error("%d of %d %s failed: exit code %d", failed, len(verdicts), what, EXIT_CHECKS_FAILED)
         environment.process_exit_code = EXIT_CHECKS_FAILED
     elif failed_outputs:
         environment.process_exit_code = EXIT_OUTPUT_FAILED
@@ -207,6 +217,7 @@ def build_summary(environment: Any) -> dict[str, Any]:
     if is_master(environment):
         result["workers"] = {"reported": len(state.aggregate.sources_seen), "lost": list(state.lost_workers)}
     result["run"] = _run_section(environment, state)
+    result["series"] = list(state.aggregate.series)  # so a later run can draw this one beside it
     return result
 
 
@@ -219,6 +230,7 @@ def _run_section(environment: Any, state: PluginState) -> dict[str, Any]:
         "state": state.phase,
         "locustfile": str(getattr(parsed, "locustfile", "") or ""),
         "user_classes": sorted(cls.__name__ for cls in getattr(environment, "user_classes", []) or []),
+        "embedded_target": state.embedded is not None,
         "sample_interval_s": sample_interval_s(environment),
         "points": state.aggregate.points,
         "options": shown,
@@ -259,14 +271,17 @@ def _write_files(environment: Any, state: PluginState, result: dict[str, Any]) -
     if s.csv_prefix:
         writers.append((f"{s.csv_prefix}_ws_*.csv", lambda: csv_files.write_tables(s.csv_prefix, result)))
     if s.junit_path:
-        junit = checks.junit(result["checks"], duration_s=result["duration_s"])
+        rules = baseline.verdicts(result["baseline"]) if "baseline" in result else []
+        junit = checks.junit([*result["checks"], *rules], duration_s=result["duration_s"])
         writers.append((s.junit_path, lambda: _write_text(s.junit_path, junit)))
     if s.report_path:
 
         def report() -> None:
             from loadtest.report import html
 
-            _write_text(s.report_path, html.render(environment, result, list(state.aggregate.series)))
+            earlier = (s.baseline or {}).get("series") or []
+            document = html.render(environment, result, list(state.aggregate.series), baseline_series=earlier)
+            _write_text(s.report_path, document)
 
         writers.append((s.report_path, report))
     if state.history is not None:

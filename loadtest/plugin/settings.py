@@ -19,7 +19,8 @@ from loadtest.config import SessionOptions
 from loadtest.errors import ConfigError
 from loadtest.metrics.backoff import Backoff
 from loadtest.plugin.scale import SourceIPs
-from loadtest.report import checks
+from loadtest.report import baseline, checks
+from loadtest.report.baseline import Rule
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class RunSettings:
     junit_path: str = ""
     csv_prefix: str = ""
     sample_interval_s: float = 2.0
+    baseline_path: str = ""
+    baseline: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    regressions: tuple[Rule, ...] = ()
 
 
 def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
@@ -59,7 +63,12 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
         junit_path=parsed.ws_junit,
         csv_prefix=getattr(parsed, "csv_prefix", None) or "",
         sample_interval_s=ws_options.positive(parsed.ws_sample_interval, "--ws-sample-interval"),
+        baseline_path=parsed.ws_baseline,
+        baseline=baseline.load(parsed.ws_baseline) if parsed.ws_baseline else None,
+        regressions=tuple(baseline.parse_rule(text) for text in parsed.ws_regression if text.strip()),
     )
+    if settings.regressions and not settings.baseline_path:
+        raise ConfigError("--ws-regression compares with a baseline: give --ws-baseline PREVIOUS.json too")
     if outputs:
         for flag, path in (
             ("--ws-summary", settings.summary_path),

@@ -72,8 +72,35 @@ def locust_failures_html(stats: Any) -> str:
     return page.grid_html(("Type", "Name", "Error", "Occurrences"), rows, numeric_from=4, empty="no failures")
 
 
-def render(environment: Any, result: dict[str, Any], series: list[dict[str, Any]]) -> str:
-    """Return the whole report for one finished run as a self-contained HTML document."""
+def baseline_html(section: dict[str, Any]) -> str:
+    """Return the baseline comparison: each metric then and now, its change and its verdict."""
+    rows = []
+    for row in section["compared"]:
+        verdict = "" if row["passed"] is None else ("PASS" if row["passed"] else "FAIL")
+        change = "n/a" if row["change_pct"] is None else f"{row['change_pct']:+.1f}%"
+        limit = "" if row["limit_pct"] is None else f"{row['limit_pct']:+g}%"
+        then, now = ("no data" if v is None else f"{v:g}" for v in (row["baseline"], row["now"]))
+        rows.append((verdict, row["metric"], then, now, change, limit))
+    table = page.grid_html(
+        ("Result", "Metric", "Baseline", "This run", "Change", "Limit"), rows, numeric_from=3
+    )
+    notes = "".join(f'<p class="meta">Warning: {esc(w)}</p>' for w in section["warnings"])
+    intro = f'<p class="meta">Compared with {esc(section["path"])} (target {esc(section["target"])}).</p>'
+    return f'<section id="s-baseline"><h2>Baseline</h2>{intro}{notes}{table}</section>'
+
+
+def render(
+    environment: Any,
+    result: dict[str, Any],
+    series: list[dict[str, Any]],
+    *,
+    baseline_series: list[dict[str, Any]] | None = None,
+) -> str:
+    """Return the whole report for one finished run as a self-contained HTML document.
+
+    ``baseline_series``: the time series of an earlier run (``--ws-baseline``), drawn dashed
+    behind this run's lines.
+    """
     target = result.get("target") or "(no target)"
     duration = float(result.get("duration_s") or 0.0)
     checks = result.get("checks") or []
@@ -88,6 +115,8 @@ def render(environment: Any, result: dict[str, Any], series: list[dict[str, Any]
     generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
     rows = section_rows(all_tables(result), session_row(result), result.get("storms") or [])
     spec = page.script_spec(series, live=False)
+    if baseline_series:
+        spec["baseline_series"] = list(baseline_series)
     charts = page.charts_html("" if series else "No samples were taken.")
     found = findings({**result, "storms": []})  # the storms have their own section
     parts = [
@@ -103,6 +132,8 @@ def render(environment: Any, result: dict[str, Any], series: list[dict[str, Any]
         page.checks_html(checks),
         "</section>",
     ]
+    if "baseline" in result:
+        parts.append(baseline_html(result["baseline"]))
     if found:
         parts += ['<section id="s-findings"><h2>Findings</h2><ul>']
         parts += [f"<li>{esc(line)}</li>" for line in found]

@@ -4,7 +4,8 @@
  * by the report. Its input is the JSON block <script id="ws-spec">, written by loadtest.report:
  *   {live, refresh_ms, charts, series, columns, empty}
  * charts: [{id, title, lines: [[point field, label, colour]], digits, note}] (loadtest.report.charts);
- * series: the time-series points ({t, elapsed_s, sessions_connected, rtt_p50_ms, ...}).
+ * series: the time-series points ({t, elapsed_s, sessions_connected, rtt_p50_ms, ...});
+ * baseline_series (report only, optional): an earlier run's points, drawn dashed behind them.
  *
  * Theme, as Locust's own UI decides it (webui/src/constants/theme.ts): dark when
  * localStorage.theme is "dark", or when no theme is stored and the system prefers dark. The live
@@ -121,8 +122,22 @@
         symbolSize: 4,
         connectNulls: false,
         data: [],
-      })),
+      })).concat(baselineLines(def)),
     };
+  }
+
+  // The baseline's lines: the same fields, dashed and faded, named "... (baseline)".
+  function baselineLines(def) {
+    if (!SPEC.baseline_series || !SPEC.baseline_series.length) return [];
+    return def.lines.map((line) => ({
+      type: "line",
+      name: `${line[1]} (baseline)`,
+      symbol: "none",
+      connectNulls: false,
+      lineStyle: {type: "dashed", opacity: 0.55},
+      itemStyle: {color: line[2], opacity: 0.55},
+      data: points(SPEC.baseline_series, line[0]),
+    }));
   }
 
   function themeOption(theme) {

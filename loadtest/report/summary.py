@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from loadtest.metrics.aggregate import SERIES_FIELDS
 from loadtest.metrics.histogram import Histogram
 from loadtest.metrics.recorder import ERROR_COUNTERS, Recorder
 from loadtest.report import lifetimes
@@ -137,6 +138,9 @@ def schema() -> dict[str, Any]:
     )
     template["idle_timeout_suspects"] = [{"idle_age_s": 0.0, "sessions": 0}]
     template["workers"] = {"reported": 0, "lost": [{"elapsed_s": 0.0}]}
+    template["run"] = {"index": 0, "started_at": 0.0, "sample_interval_s": 0.0, "points": 0}
+    template["series"] = [dict.fromkeys(SERIES_FIELDS, 0.0)]
+    template["baseline"] = {"compared": [{"baseline": 0.0, "now": 0.0, "change_pct": 0.0, "limit_pct": 0.0}]}
     return template
 
 

@@ -87,7 +87,27 @@ def _points(o: Outcome) -> int:
 
 def worlds(tmp: Path, chain: Chain) -> list[World]:
     """Return every world; paths of output files live in ``tmp`` (per route)."""
+    previous = tmp / "previous.json"  # an earlier run's summary, for --ws-baseline
+    previous.write_text(json.dumps({"schema": "loadtest.summary/1", "sessions": {"peak_concurrent": 1000}}))
     return [
+        World(
+            "baseline",
+            "echo",
+            [],
+            {
+                "ws_baseline": Probe(
+                    str(previous), lambda o: _expect(_s(o)["baseline"]["path"] == str(previous), o)
+                ),
+                "ws_regression": Probe(
+                    ["sessions.peak_concurrent:-10%"],
+                    lambda o: _expect(
+                        [r["passed"] for r in _s(o)["baseline"]["compared"]] == [False]
+                        and not _s(o)["passed"],
+                        o,
+                    ),
+                ),
+            },
+        ),
         World(
             "handshake",
             "echo",
