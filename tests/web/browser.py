@@ -7,6 +7,7 @@ alone decides to skip when the browser is missing.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import urllib.request
@@ -155,3 +156,60 @@ def zoom_in(page: Page, chart_id: str) -> None:
     page.keyboard.down("Control")
     page.mouse.wheel(0, -600)
     page.keyboard.up("Control")
+
+
+# -- Locust's own controls and tables, and the /ws/ page's status, as a person sees them ----------
+#: The /ws/ page's status line: "Target ws://... · 12.3 s · running · updated 10:11:12".
+_WS_STATUS = re.compile(r" · (\d+(?:\.\d+)?) s · (\w+)")
+
+
+def number(text: str) -> int:
+    """Return a count as a table shows it ("1,234" or "1234")."""
+    return int(text.replace(",", ""))
+
+
+def start_test(page: Page, users: int, spawn_rate: int) -> None:
+    """Fill Locust's start form (the first page, or the "New" dialog) and click its Start button."""
+    page.get_by_label("Number of users").fill(str(users))
+    page.get_by_label("Ramp up").fill(str(spawn_rate))
+    page.get_by_role("button", name="Start", exact=True).click()
+
+
+def locust_requests(page: Page) -> dict[str, int]:
+    """Return Locust's own Statistics tab as ``{name: # requests}`` of its ``WS`` rows."""
+    page.get_by_role("tab", name="Statistics", exact=True).click()
+    titles = headings(page)
+    if "# Requests" not in titles:  # the table of another tab, still on its way out
+        return {}
+    kind, name, count = titles.index("Type"), titles.index("Name"), titles.index("# Requests")
+    return {r[name]: number(r[count]) for r in rows_of(page, "table tbody tr") if r[kind] == "WS"}
+
+
+def ws_tab(page: Page, section: str) -> list[list[str]]:
+    """Click our tab of ``section`` in Locust's page; return its rows once its own table is shown."""
+    from loadtest.plugin import web
+
+    title = next(title for name, _, title in web.TABS if name == section)
+    page.get_by_role("tab", name=title, exact=True).click()
+    if headings(page) != [heading for _, heading in web.tab_columns(section)]:
+        return []  # the table of the tab before, still on its way out
+    return rows_of(page, "table tbody tr")
+
+
+def ws_status(page: Page) -> tuple[str, str]:
+    """Return the duration (as shown, e.g. "12.3") and the state word of the /ws/ page's status line."""
+    found = _WS_STATUS.search(page.locator("#ws-status").inner_text())
+    assert found is not None, page.locator("#ws-status").inner_text()
+    return found[1], found[2]
+
+
+def ws_refresh(page: Page, times: int = 1) -> None:
+    """Wait (bounded by the page's default timeout) until the /ws/ page fetched ``data`` ``times`` more."""
+    seen = int(page.evaluate("Number(document.body.dataset.refreshes || 0)"))
+    page.wait_for_function(f"Number(document.body.dataset.refreshes || 0) >= {seen + times}")
+
+
+def ws_rtt_count(page: Page) -> int:
+    """Return the RTT count of the /ws/ page's latency table."""
+    row = next(r for r in rows_of(page, "#t-latency tbody tr") if r[0] == "rtt")
+    return number(row[1])

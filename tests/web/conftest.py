@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, WAIT_S, free_port, wait_for
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, WAIT_S, free_port, get_json, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Set (to docs/img) by scripts/screenshots: the only way a test run writes into the tree.
@@ -92,3 +93,66 @@ def locust_ui(tmp_path: Path) -> Iterator[LocustUI]:
             proc.kill()
             proc.wait(timeout=10)
         print((tmp_path / "locust.log").read_text(errors="replace")[-3000:])
+
+
+class LocustWeb(NamedTuple):
+    """A real Locust web UI (a local runner, or a master with its workers) that no test started yet."""
+
+    url: str
+    folder: Path
+    procs: list[subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def locust_web(tmp_path: Path) -> Iterator[Callable[..., LocustWeb]]:
+    """Return a starter of real Locust web UIs on free loopback ports, without ``--autostart``:
+    the test starts them from the browser, as a person would. ``workers=N`` makes it a master
+    with N workers (waiting until all are connected). Each is stopped with SIGTERM at the end,
+    and must have logged no traceback."""
+    started: list[LocustWeb] = []
+
+    def start(*args: str, scenario: str = "echo", workers: int = 0) -> LocustWeb:
+        index = len(started)
+        port = free_port()
+        locustfile = f"scenarios/{scenario}.py"
+        command = [sys.executable, "-m", "locust", "-f", locustfile, "--web-host", "127.0.0.1"]
+        command += ["--web-port", str(port), *args]
+        procs: list[subprocess.Popen[bytes]] = []
+
+        def spawn(cmd: list[str], name: str) -> None:
+            with open(tmp_path / f"{name}-{index}.log", "wb") as log:
+                procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+
+        if workers:
+            master_port = free_port()
+            command += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)]
+        spawn(command, "locust")
+        for number in range(workers):
+            worker = [sys.executable, "-m", "locust", "-f", locustfile, "--worker", "--master-host"]
+            worker += ["127.0.0.1", "--master-port", str(master_port)]
+            spawn(worker, f"worker{number}")
+        ui = LocustWeb(f"http://127.0.0.1:{port}", tmp_path, procs)
+        started.append(ui)
+        wait_for("the web UI to answer", lambda: urllib.request.urlopen(ui.url, timeout=2).status == 200)
+        if workers:
+            wait_for(
+                f"{workers} worker(s) to connect",
+                lambda: len(get_json(ui.url + "/stats/requests")["workers"]) == workers,
+            )
+        return ui
+
+    yield start
+    for ui in started:
+        for proc in ui.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in ui.procs:
+            try:
+                proc.wait(timeout=WAIT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+    logs = {path.name: path.read_text(errors="replace") for path in sorted(tmp_path.glob("*.log"))}
+    print("\n".join(f"--- {name}\n{text[-3000:]}" for name, text in logs.items()))
+    traced = [name for name, text in logs.items() if "Traceback" in text]
+    assert not traced, f"a Locust process logged a traceback: {traced}"
