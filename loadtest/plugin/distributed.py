@@ -76,6 +76,10 @@ def install(environment: Any) -> None:
             data["loadtest"] = _delta(state)
 
         def final(**_: Any) -> None:
+            # Locust's own statistics go up every 3 s and at quit, not at a stop: send them now,
+            # before our final delta, so the master's Locust totals are complete when it builds
+            # the summary (messages arrive in order). This report carries our delta too.
+            runner._send_stats()
             runner.send_message(MSG_FINAL, _delta(state))
 
         def flush(environment: Any, msg: Any, **_: Any) -> None:
