@@ -110,7 +110,13 @@
         top: 0,
         feature: {dataZoom: {yAxisIndex: "none", title: {zoom: "Zoom select", back: "Zoom back"}}},
       },
-      xAxis: {type: "value", min: "dataMin", max: "dataMax", axisLabel: {formatter: (v) => `${+v.toFixed(1)} s`}},
+      // one point alone would give an empty axis (min == max) labelled twice: widen it by 1 s
+      xAxis: {
+        type: "value",
+        min: "dataMin",
+        max: (extent) => (extent.max > extent.min ? extent.max : extent.min + 1),
+        axisLabel: {formatter: (v) => `${+v.toFixed(1)} s`},
+      },
       yAxis: {type: "value", min: 0, boundaryGap: [0, "5%"]},
       dataZoom: [
         {type: "inside", zoomOnMouseWheel: "ctrl", moveOnMouseWheel: false},
