@@ -1,8 +1,23 @@
-"""WebSocket frame encoding and parsing (RFC 6455 §5), without I/O.
+"""WebSocket frames and messages (RFC 6455 §5 and §7), without I/O.
 
 websocket-client's frame reader does several Python calls and two ``recv`` per frame; the load
-generator's own CPU is the budget of a load test, so frames are parsed here straight out of a
+generator's own CPU is the budget of a load test, so messages are parsed here straight out of a
 buffer that one ``recv`` fills with as many frames as arrived.
+
+The parser enforces every rule a client must check on what a server sends, so that a hostile or
+broken server is a classified outcome and never a crash or unbounded memory:
+
+* framing: reserved bits, masked server frames, unknown opcodes, control frames that are
+  fragmented or longer than 125 bytes, continuation frames with nothing to continue, a new
+  message inside a fragmented one: :class:`ProtocolViolation` with code 1002;
+* close frames: a 1-byte payload or a code that may not appear on the wire is 1002, a reason that
+  is not UTF-8 is 1007 (:func:`parse_close`);
+* size: a message (a reassembled fragmented one included) over ``max_size`` is 1009, raised from
+  the frame header, before its payload is buffered.
+
+Reassembly is linear in the message size: bytes that arrive while a frame is incomplete are kept
+as a list of pieces and joined once, when the frame is complete (joining the whole buffer on every
+``recv`` made a 50 MB message cost seconds of CPU).
 """
 
 from __future__ import annotations
@@ -14,16 +29,63 @@ from loadtest.errors import LoadtestError
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
-_DATA_OPCODES = frozenset((OP_CONT, OP_TEXT, OP_BINARY))
-_CONTROL_OPCODES = frozenset((OP_CLOSE, OP_PING, OP_PONG))
 _U16 = struct.Struct("!BBH")
 _U64 = struct.Struct("!BBQ")
 
-Frame = tuple[int, int, bytes]  # (fin, opcode, payload)
+#: ``(opcode, payload)``: a whole data message (text or binary, fragments joined) or a control frame.
+Message = tuple[int, bytes]
+
+#: The close code of a close frame without a payload (never sent on the wire).
+NO_STATUS = 1005
+#: Codes defined for the wire by RFC 6455 §7.4.1 and the IANA registry (1012-1014 came later);
+#: 1004, 1005, 1006 and 1015 are reserved and never appear in a close frame.
+WIRE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+_RESERVED_CODES = frozenset({1004, 1005, 1006, 1015})
+#: Bytes of the longest frame header a server can send (no mask key).
+MAX_HEADER = 10
+
+
+def valid_close_code(code: int) -> bool:
+    """Return True if ``code`` may be sent in a close frame (RFC 6455 §7.4)."""
+    return code in WIRE_CODES or 3000 <= code <= 4999
 
 
 class ProtocolViolation(LoadtestError):
-    """The peer sent a frame that breaks RFC 6455; the session closes with 1002."""
+    """The server broke RFC 6455; the session fails with ``code``.
+
+    Attributes:
+        detail: stable text naming the violation (Locust groups failures by message).
+        code: the close code we answer with: 1002 (protocol error), 1007 (invalid UTF-8) or
+            1009 (message too big).
+    """
+
+    def __init__(self, detail: str, code: int = 1002) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+
+
+def parse_close(payload: bytes) -> tuple[int, str]:
+    """Return ``(code, reason)`` of a close frame's payload (1005 and "" when it is empty).
+
+    Raises:
+        ProtocolViolation: a 1-byte payload or a code not allowed on the wire (1002); a reason
+            that is not UTF-8 (1007).
+    """
+    if not payload:
+        return NO_STATUS, ""
+    if len(payload) == 1:
+        raise ProtocolViolation("close frame with a 1-byte payload")
+    code = (payload[0] << 8) | payload[1]
+    if not valid_close_code(code):
+        if code in _RESERVED_CODES:  # four values: their number is a useful, bounded detail
+            raise ProtocolViolation(f"close frame with the reserved code {code}")
+        raise ProtocolViolation("close frame with a code outside 1000-1014 and 3000-4999")
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolViolation("close reason is not valid UTF-8", 1007) from exc
+    return code, reason
 
 
 def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, mask_key: bytes | None = None) -> bytes:
@@ -57,66 +119,151 @@ def encode_message(opcode: int, payload: bytes, fragment_bytes: int = 0) -> byte
     )
 
 
+def sent_messages(data: bytes, sent: int) -> tuple[int, int]:
+    """Return ``(messages, payload bytes)`` of the data messages wholly inside ``data[:sent]``.
+
+    ``data`` is what we encoded (masked client frames, possibly several messages and control
+    frames); used when a write was cut short, to count exactly the messages the server can read.
+    """
+    messages = payload_bytes = pending = offset = 0
+    while offset + 6 <= sent:
+        first, size = data[offset], data[offset + 1] & 0x7F
+        head = 6
+        if size == 126:
+            size, head = int.from_bytes(data[offset + 2 : offset + 4], "big"), 8
+        elif size == 127:
+            size, head = int.from_bytes(data[offset + 2 : offset + 10], "big"), 14
+        offset += head + size
+        if offset > sent:
+            break
+        if first & 0x08:  # a control frame (our ping) is not a message
+            continue
+        pending += size
+        if first & 0x80:
+            messages, payload_bytes, pending = messages + 1, payload_bytes + pending, 0
+    return messages, payload_bytes
+
+
 class FrameParser:
-    """Split a byte stream from the server into frames.
+    """Split a byte stream from the server into messages and control frames.
 
     Args:
-        max_size: a frame announcing more payload than this is a violation (protects memory).
+        max_size: a message (all its fragments together) over this many bytes is a violation
+            with code 1009, detected from the frame header before the payload is buffered.
+
+    Attributes:
+        copied_bytes: bytes copied to join pieces of frames that spanned reads (at most once
+            each: reassembly is linear in the message size).
     """
 
-    __slots__ = ("_buffer", "_offset", "max_size")
+    __slots__ = (
+        "_buffer",
+        "_offset",
+        "_pieces",
+        "_pieces_bytes",
+        "_need",
+        "_fragments",
+        "_fragment_opcode",
+        "_fragment_bytes",
+        "max_size",
+        "copied_bytes",
+    )
 
     def __init__(self, max_size: int = 64 * 1024 * 1024) -> None:
         self._buffer = b""
         self._offset = 0
+        self._pieces: list[bytes] = []  # bytes fed after _buffer while its frame is incomplete
+        self._pieces_bytes = 0
+        self._need = 0  # bytes from _offset the incomplete frame needs (0: none pending)
+        self._fragments: list[bytes] | None = None  # the frames of a fragmented message so far
+        self._fragment_opcode = 0
+        self._fragment_bytes = 0
         self.max_size = max_size
+        self.copied_bytes = 0
 
     def feed(self, data: bytes) -> None:
         """Append bytes read from the socket."""
-        if self._offset >= len(self._buffer):
-            self._buffer = data
-        else:
-            self._buffer = self._buffer[self._offset :] + data
-        self._offset = 0
+        if self._offset >= len(self._buffer) and not self._pieces:
+            self._buffer, self._offset = data, 0  # the common case: everything before was parsed
+            return
+        self._pieces.append(data)
+        self._pieces_bytes += len(data)
+        if len(self._buffer) - self._offset + self._pieces_bytes < self._need:
+            return  # still incomplete: keep the pieces, copy nothing
+        joined = b"".join((memoryview(self._buffer)[self._offset :], *self._pieces))
+        self.copied_bytes += len(joined)
+        self._buffer, self._offset, self._need = joined, 0, 0
+        self._pieces, self._pieces_bytes = [], 0
 
-    def next_frame(self) -> Frame | None:
-        """Return the next complete frame, or None until more bytes are fed.
+    def buffered_bytes(self) -> int:
+        """Return the bytes held: unparsed input plus the fragments of an unfinished message."""
+        fragments = self._fragment_bytes if self._fragments is not None else 0
+        return len(self._buffer) - self._offset + self._pieces_bytes + fragments
+
+    def next_message(self) -> Message | None:
+        """Return the next data message or control frame, or None until more bytes are fed.
+
+        A close frame's payload has been checked with :func:`parse_close`.
 
         Raises:
-            ProtocolViolation: reserved bits, unknown opcode, a masked server frame, a fragmented
-                or oversized control frame, or a frame over ``max_size``.
+            ProtocolViolation: the server broke a rule (see the module docstring).
         """
-        buffer, offset = self._buffer, self._offset
-        available = len(buffer) - offset
-        if available < 2:
-            return None
-        first, second = buffer[offset], buffer[offset + 1]
-        size = second & 0x7F
-        head = 2
-        if size == 126:
-            if available < 4:
+        while True:
+            buffer, offset = self._buffer, self._offset
+            available = len(buffer) - offset
+            if available < 2:
+                self._need = 2
                 return None
-            size = int.from_bytes(buffer[offset + 2 : offset + 4], "big")
-            head = 4
-        elif size == 127:
-            if available < 10:
+            first, second = buffer[offset], buffer[offset + 1]
+            size = second & 0x7F
+            head = 2
+            if size >= 126:
+                head = 4 if size == 126 else 10
+                if available < head:
+                    self._need = head
+                    return None
+                size = int.from_bytes(buffer[offset + 2 : offset + head], "big")
+            if first & 0x70 or second & 0x80:
+                if second & 0x80:
+                    raise ProtocolViolation("the server masked a frame")
+                raise ProtocolViolation("reserved bits set (an extension we did not negotiate)")
+            opcode = first & 0x0F
+            if opcode & 0x08:
+                if opcode > OP_PONG:
+                    raise ProtocolViolation(f"unknown opcode {opcode}")
+                if not first & 0x80:
+                    raise ProtocolViolation("fragmented control frame")
+                if size > 125:
+                    raise ProtocolViolation("control frame over 125 bytes")
+            elif opcode > OP_BINARY:
+                raise ProtocolViolation(f"unknown opcode {opcode}")
+            elif opcode == OP_CONT:
+                if self._fragments is None:
+                    raise ProtocolViolation("continuation frame with no message to continue")
+                if size > self.max_size - self._fragment_bytes:
+                    raise ProtocolViolation(f"message over the {self.max_size}-byte limit", 1009)
+            elif self._fragments is not None:
+                raise ProtocolViolation("new message inside a fragmented one")
+            elif size > self.max_size:
+                raise ProtocolViolation(f"message over the {self.max_size}-byte limit", 1009)
+            end = offset + head + size
+            if len(buffer) < end:
+                self._need = head + size
                 return None
-            size = int.from_bytes(buffer[offset + 2 : offset + 10], "big")
-            head = 10
-        if first & 0x70:
-            raise ProtocolViolation("reserved bits set (an extension we did not negotiate)")
-        if second & 0x80:
-            raise ProtocolViolation("the server masked a frame")
-        opcode, fin = first & 0x0F, first >> 7
-        if opcode in _CONTROL_OPCODES:
-            if not fin or size > 125:
-                raise ProtocolViolation("fragmented or oversized control frame")
-        elif opcode not in _DATA_OPCODES:
-            raise ProtocolViolation(f"unknown opcode {opcode}")
-        if size > self.max_size:
-            raise ProtocolViolation(f"frame of {size} bytes is over the {self.max_size}-byte limit")
-        end = offset + head + size
-        if len(buffer) < end:
-            return None
-        self._offset = end
-        return fin, opcode, buffer[offset + head : end]
+            self._offset, self._need = end, 0
+            payload = buffer[offset + head : end]
+            if first & 0x80 and opcode:
+                if opcode == OP_CLOSE:
+                    parse_close(payload)
+                return opcode, payload  # the hot path: one whole message, or a control frame
+            if opcode:  # the first frame of a fragmented message
+                self._fragments, self._fragment_opcode, self._fragment_bytes = [payload], opcode, size
+                continue
+            fragments = self._fragments
+            assert fragments is not None
+            fragments.append(payload)
+            self._fragment_bytes += size
+            if first & 0x80:
+                self.copied_bytes += self._fragment_bytes
+                self._fragments, self._fragment_bytes = None, 0
+                return self._fragment_opcode, b"".join(fragments)

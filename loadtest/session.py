@@ -1,14 +1,26 @@
 """One WebSocket session: open, read, send, correlate, ping, close; every outcome a sample.
 
-This is the gevent I/O layer over the sans-I/O parts (:mod:`loadtest.correlation`,
-:mod:`loadtest.metrics`). A session is opened once and ends once; reconnecting makes a new
-session (see :class:`loadtest.plugin.user.WebSocketUser`). Exactly one greenlet reads a session:
-the one that calls :meth:`Session.read_until_end`. It answers pings, matches replies and pongs,
-counts messages and records who ended the session, with which code.
+This is the gevent I/O layer over the sans-I/O parts (:mod:`loadtest.frames`,
+:mod:`loadtest.correlation`, :mod:`loadtest.metrics`). A session is opened once and ends once;
+reconnecting makes a new session (see :class:`loadtest.plugin.user.WebSocketUser`). Exactly one
+greenlet reads a session: the one that calls :meth:`Session.read_until_end`. It answers pings,
+matches replies and pongs, counts messages and records who ended the session, with which code.
+
+Closing (RFC 6455 §5.5.1, §7):
+
+* once the server's close frame is read, the session ended as the server's close with that
+  code, whatever happens to our echo of it;
+* after our own close frame nothing is sent (no data, no pong) except what finishes it;
+* a write that fails because the server has gone does not end the session by itself: the
+  server's last frames (its close frame among them) may still be waiting to be read, and the
+  reader decides how the session ended;
+* a server that breaks the protocol gets our close with 1002 (1007 for invalid UTF-8, 1009 for a
+  message over the limit), and :attr:`Session.violation` says what it did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from collections.abc import Callable
@@ -25,13 +37,14 @@ from loadtest.exchange import Exchanges, Reply, ReplyTimeout, SessionEnded
 from loadtest.frames import (
     OP_BINARY,
     OP_CLOSE,
-    OP_CONT,
-    OP_PING,
     OP_PONG,
     OP_TEXT,
     ProtocolViolation,
     encode_frame,
     encode_message,
+    parse_close,
+    sent_messages,
+    valid_close_code,
 )
 from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import hint as handshake_hint
@@ -41,14 +54,18 @@ from loadtest.transport import Connection, open_connection
 #: ``(name, response_time_ms, response_length, exception or None)``, fed to Locust's request event.
 RequestHook = Callable[[str, float, int, BaseException | None], None]
 
-
-_NO_FRAGMENTS: list[bytes] = []  # shared and never mutated: a fragment sequence starts a new list
+#: The error counter a violation adds to, by the close code it is answered with.
+_VIOLATION_COUNTERS = {1002: "bad_frames", 1007: "bad_utf8"}
 
 __all__ = ["ReplyTimeout", "Session", "SessionEnded"]
 
 
 def _no_hook(name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
     return None
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
 
 
 class Session(Exchanges):
@@ -61,6 +78,10 @@ class Session(Exchanges):
         on_request: called for Locust-visible operations (``connect``, ``echo``, ``ping`` ...).
         headers, cookies: handshake headers and this user's cookie jar (updated in place).
         on_message: called with every data message that is not a reply to a request.
+
+    Attributes:
+        end: ``(who, code, reason)`` once the session ended (see :mod:`loadtest.metrics.close_codes`).
+        violation: what the server did when we closed because it broke the protocol.
     """
 
     # Slots: an idle session's memory is the budget of a soak with tens of thousands of them.
@@ -77,6 +98,7 @@ class Session(Exchanges):
         "failure_class",
         "ended",
         "end",
+        "violation",
         "opened_ns",
         "ended_ns",
         "last_received_ns",
@@ -85,9 +107,10 @@ class Session(Exchanges):
         "_hub",
         "_replies",
         "_typed",
-        "_close_sent_code",
-        "_fragments",
-        "_fragment_opcode",
+        "_sendable",
+        "_closing",
+        "_close_sent",
+        "_interrupted",
     )
 
     def __init__(
@@ -114,6 +137,7 @@ class Session(Exchanges):
         self.failure_class: str | None = None  # the class of a failed handshake
         self.ended = Event()
         self.end: tuple[str, int, str] | None = None  # (who, code, reason)
+        self.violation: ProtocolViolation | None = None
         self.opened_ns = 0
         self.ended_ns = 0
         self.last_received_ns = 0
@@ -122,15 +146,16 @@ class Session(Exchanges):
         self._hub = get_hub()
         self._replies: Correlator[Reply] = Correlator()
         self._typed: dict[str, Reply] = {}
-        self._close_sent_code: int | None = None
-        self._fragments: list[bytes] = _NO_FRAGMENTS
-        self._fragment_opcode = 0
+        self._sendable = False  # open, not closing, not ended, writes not failed
+        self._closing: int | None = None  # the code of our close frame, once we started sending it
+        self._close_sent = False  # ... and once it was written whole
+        self._interrupted: bytes | None = None  # an encoded write cut short (see _write_encoded)
 
     # -- opening ---------------------------------------------------------------------------
     @property
     def is_open(self) -> bool:
         """Return True while the session can send."""
-        return self._conn is not None and self.end is None and self._close_sent_code is None
+        return self._sendable
 
     def connect(self) -> bool:
         """Open the session; record success or the classified failure; never raise for network faults."""
@@ -153,6 +178,7 @@ class Session(Exchanges):
             self.cookies.update(handshake.set_cookies)
         self.subprotocol = handshake.subprotocol
         self.opened_ns = self.last_received_ns = time.perf_counter_ns()
+        self._sendable = True
         self.recorder.on_open(handshake.phases_us)
         self.on_request("connect", handshake.phases_us["connect"] / 1000.0, 0, None)
         return True
@@ -167,21 +193,77 @@ class Session(Exchanges):
         """Write encoded frames with one send; return ``(µs blocked, queue bytes)``, or None.
 
         The one place a data write can fail: a session that is not open counts ``messages``
-        sends on a closed session; a failed or timed-out send ends the session as abnormal.
+        sends on a closed session; a failed write is handled by :meth:`_write_failed`. A write
+        that something interrupts (the greenlet of a stopping user killed inside ``send``, a
+        user's own ``gevent.Timeout``) may leave a frame half-written: it is kept, finished before
+        any other frame (or the connection aborted), and its messages are counted then.
         """
         conn = self._conn
-        if conn is None or not self.is_open:
+        if not self._sendable or conn is None:
             self.recorder.count("send_on_closed", messages)
+            return None
+        if self._interrupted is not None and not self._finish_interrupted(
+            self.options.send_timeout_s, "send_timeout"
+        ):
             return None
         try:
             written = conn.send_encoded(data)
         except ConnectionEnded as ended:
-            if ended.stall_us:
-                self.recorder.on_send_stall(ended.stall_us, ended.queue_bytes)
-            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+            self._write_failed(ended)
             return None
+        except BaseException:
+            if conn.unsent is not None:
+                self._interrupted = data
+            raise
         self.last_sent_ns = time.perf_counter_ns()
         return written
+
+    def _write_failed(self, ended: ConnectionEnded) -> None:
+        """Handle a failed write: a timed-out one ends the session, a reset one stops the writes.
+
+        A write that timed out may have left half a frame on the wire: the stream is unusable and
+        the session ends (abnormal, ``send_timeout``). A reset means the server has gone, but what
+        it sent last (its close frame, maybe) may still be waiting to be read: nothing more is
+        written and the reader decides how the session ended.
+        """
+        if ended.stall_us:
+            self.recorder.on_send_stall(ended.stall_us, ended.queue_bytes)
+        self._sendable = False
+        if ended.reason != "reset":
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+
+    def _finish_interrupted(self, timeout_s: float, abort_reason: str) -> bool:
+        """Finish writing an interrupted write and count its messages; False if the session ended.
+
+        When the rest cannot be written within ``timeout_s``, the connection is aborted (abnormal,
+        ``abort_reason``), never followed by another frame, and the messages written whole count.
+        """
+        conn, data = self._conn, self._interrupted
+        assert conn is not None and data is not None
+        try:
+            stall_us, queue_bytes = conn.send_encoded(b"", timeout_s)
+        except ConnectionEnded as ended:
+            reason = abort_reason if ended.reason == "send_timeout" else ended.reason
+            self._sendable = False
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, reason)
+            return False
+        self._interrupted = None
+        messages, size = sent_messages(data, len(data))
+        if messages:
+            self.recorder.on_send_batch(messages, size, stall_us, queue_bytes)
+        self.last_sent_ns = time.perf_counter_ns()
+        return True
+
+    def _count_interrupted(self, conn: Connection) -> None:
+        """Count the messages an interrupted write got out whole before the session ended."""
+        data, self._interrupted = self._interrupted, None
+        if data is None:
+            return
+        unsent = conn.unsent
+        written = len(data) - (len(unsent) if unsent is not None and unsent.obj is data else 0)
+        messages, size = sent_messages(data, written)
+        self.recorder.count("messages_sent", messages)
+        self.recorder.count("bytes_sent", size)
 
     def _send(self, payload: bytes, opcode: int) -> bool:
         """Send one data message in one frame and record it."""
@@ -211,102 +293,152 @@ class Session(Exchanges):
         self.recorder.on_send(len(data), *written)
         return True
 
+    # -- reading ---------------------------------------------------------------------------
     def read_until_end(self) -> tuple[str, int, str]:
-        """Read frames until the session ends; return ``(who, code, reason)``."""
+        """Read until the session ends; return ``(who, code, reason)``."""
         conn = self._conn
         assert conn is not None, "read_until_end() before a successful connect()"
-        recorder = self.recorder
         while self.end is None:
             try:
-                frame = conn.recv_frame()
+                opcode, data = conn.recv_message()
             except ConnectionEnded as ended:
-                if self._close_sent_code is not None:  # we closed first; the peer just hung up
-                    self._finish(close_codes.CLIENT, self._close_sent_code, "")
+                if self._close_sent:  # we closed first; the peer just hung up
+                    self._finish(close_codes.CLIENT, self._closing or 1000, "")
                 else:
                     self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
                 break
-            except ProtocolViolation:
-                recorder.count("bad_frames")
-                self.close(1002, "protocol error", wait=False)
+            except ProtocolViolation as violation:
+                self._violated(violation)
                 break
             now_ns = time.perf_counter_ns()
-            fin, opcode, data = frame
-            if opcode != OP_CLOSE:  # the closing handshake is not activity: idle age is until it
+            if opcode <= OP_BINARY:  # text or binary: the parser never returns a continuation
                 self.last_received_ns = now_ns
-            if opcode in (OP_TEXT, OP_BINARY) or opcode == OP_CONT:
-                if (opcode == OP_CONT) == (self._fragments is _NO_FRAGMENTS):
-                    # a continuation with nothing to continue, or a new message inside one
-                    recorder.count("bad_frames")
-                    self.close(1002, "bad fragmentation", wait=False)
-                    break
-                if opcode != OP_CONT and fin:
-                    self._on_data(data, opcode == OP_TEXT, now_ns)
-                elif opcode != OP_CONT:
-                    self._fragments, self._fragment_opcode = [data], opcode
-                else:
-                    self._fragments.append(data)
-                    if fin:
-                        message, self._fragments = b"".join(self._fragments), _NO_FRAGMENTS
-                        self._on_data(message, self._fragment_opcode == OP_TEXT, now_ns)
-            elif opcode == OP_PING:
-                self._send_control(data, OP_PONG)
-            elif opcode == OP_PONG:
-                self._on_pong(data, now_ns)
-            elif opcode == OP_CLOSE:
+                self._on_data(data, opcode == OP_TEXT, now_ns)
+            elif opcode == OP_CLOSE:  # not activity: the idle age is until the closing handshake
                 self._on_close_frame(data)
+            else:
+                self.last_received_ns = now_ns
+                if opcode == OP_PONG:
+                    self._on_pong(data, now_ns)
+                elif self._sendable and self._interrupted is None:  # never after our close frame
+                    self._pong(data)
         assert self.end is not None
         return self.end
 
-    def _on_close_frame(self, data: bytes) -> None:
-        code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else close_codes.NO_STATUS
-        reason = data[2:].decode("utf-8", "replace")
-        if self._close_sent_code is not None:  # the answer to our close
-            self._finish(close_codes.CLIENT, self._close_sent_code, "")
-            return
-        # The server closed first: echo its code, as RFC 6455 asks, then hang up.
-        self._send_control(data[:2] if code != close_codes.NO_STATUS else b"", OP_CLOSE)
-        self._finish(close_codes.SERVER, code, reason)
-
-    def _send_control(self, payload: bytes, opcode: int) -> None:
-        if self._conn is None or self.end is not None:
-            return
+    def _pong(self, payload: bytes) -> None:
+        conn = self._conn
+        assert conn is not None
         try:
-            self._conn.send(payload, opcode)
+            conn.send(payload, OP_PONG)
         except ConnectionEnded as ended:
-            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+            self._write_failed(ended)
+
+    def _on_close_frame(self, data: bytes) -> None:
+        code, reason = parse_close(data)  # the parser has checked it: no violation here
+        if self._close_sent:  # the answer to our close
+            self._finish(close_codes.CLIENT, self._closing or 1000, "")
+            return
+        # The server closed first: that is how the session ended, whatever happens to the echo
+        # of its code (RFC 6455 §5.5.1), which is not sent if our own close is under way.
+        self._finish(close_codes.SERVER, code, reason, echo=data[:2] if self._closing is None else None)
+
+    def _violated(self, violation: ProtocolViolation) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): close with the violation's code, without waiting."""
+        if self.violation is None:
+            self.violation = violation
+        counter = _VIOLATION_COUNTERS.get(violation.code)
+        if counter:
+            self.recorder.count(counter)
+        deadline = time.monotonic() + self.options.close_timeout_s
+        self._close(violation.code, close_codes.meaning(violation.code), False, deadline, "send_timeout")
 
     # -- ending ----------------------------------------------------------------------------
-    def close(self, code: int = 1000, reason: str = "", *, wait: bool = True) -> None:
-        """Send a close frame (once) and wait up to the close timeout for the server's answer."""
-        if self.end is not None or self._conn is None:
+    def close(
+        self, code: int = 1000, reason: str = "", *, wait: bool = True, timeout_s: float | None = None
+    ) -> None:
+        """Send a close frame (once) and wait for the server's answer.
+
+        Args:
+            code, reason: what the close frame says (the reason is cut to 123 bytes).
+            wait: wait for the answer; else the connection is closed right after our frame.
+            timeout_s: the budget for finishing an interrupted frame, writing ours and waiting for
+                the answer (default: the close timeout). Unanswered in time, the session still
+                ends as ``client`` with our code: we closed first.
+
+        Raises:
+            ValueError: ``code`` may not be sent (1004-1006, 1015, or outside 1000-1014 and 3000-4999).
+        """
+        if not valid_close_code(code):
+            raise ValueError(
+                f"close code {code} may not be sent (RFC 6455 §7.4): use 1000-1003, 1007-1014 or 3000-4999"
+            )
+        budget = self.options.close_timeout_s if timeout_s is None else timeout_s
+        self._close(code, reason, wait, time.monotonic() + budget, "send_timeout")
+
+    def stop(self, timeout_s: float) -> None:
+        """End the session within ``timeout_s`` because its user stops; it always ends counted.
+
+        A frame the stop cut in half is finished, then the session closes with 1000; when it
+        cannot be finished in time, the connection is aborted (abnormal, ``stopped_mid_send``)
+        and the messages written whole are counted. A close already under way keeps waiting for
+        its answer until the deadline.
+        """
+        if self._conn is None or self.end is not None:
             return
-        if self._close_sent_code is None:
-            payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
-            self._close_sent_code = code
-            try:
-                self._conn.send(payload, OP_CLOSE)
-            except ConnectionEnded:
-                self._finish(close_codes.CLIENT, code, "")
+        self._close(1000, "", True, time.monotonic() + timeout_s, "stopped_mid_send")
+        if self.end is None:  # another greenlet is still writing our close frame
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, "stopped")
+
+    def _close(self, code: int, reason: str, wait: bool, deadline: float, abort_reason: str) -> None:
+        conn = self._conn
+        if conn is None or self.end is not None:
+            return
+        fallback = abort_reason  # how the session ends if our close frame never got out whole
+        if self._closing is None:
+            self._closing = code
+            self._sendable = False
+            if self._interrupted is not None and not self._finish_interrupted(_left(deadline), abort_reason):
                 return
-        if wait and not self.ended.wait(self.options.close_timeout_s):
-            self._finish(close_codes.CLIENT, code, "")  # we closed first; the server never answered
-        elif not wait:
-            self._finish(close_codes.CLIENT, code, "")
+            payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
+            try:
+                conn.send(payload, OP_CLOSE, timeout_s=_left(deadline))
+            except ConnectionEnded as ended:
+                # reset: the server has gone; the reader may still find its close frame or the EOF
+                fallback = abort_reason if ended.reason == "send_timeout" else ended.reason
+                if ended.reason != "reset":
+                    wait = False
+            else:
+                self._close_sent = True
+        if wait:
+            self.ended.wait(_left(deadline))
+        if self.end is None and self._close_sent:  # unanswered in time: we still closed first
+            self._finish(close_codes.CLIENT, self._closing or code, "")
+        elif self.end is None:
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, fallback)
 
     def declare_dead(self, reason: str = "dead") -> None:
         """End the session as abnormal (1006) without a close frame: it is half-open or unusable."""
         self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, reason)
 
-    def _finish(self, who: str, code: int, reason: str) -> None:
+    def _finish(self, who: str, code: int, reason: str, *, echo: bytes | None = None) -> None:
         if self.end is not None:
             return
         self.end = (who, code, reason)
+        self._sendable = False
         self.ended_ns = time.perf_counter_ns()
+        conn = self._conn
+        if conn is not None and self._interrupted is not None:
+            self._count_interrupted(conn)
         self.recorder.on_close(
             who, code, reason, lifetime_us=int(self.lifetime_s * 1e6), idle_us=int(self.idle_age_s * 1e6)
         )
-        if self._conn is not None:
-            self._conn.close()
+        if conn is not None:
+            if echo is not None:
+                # The server's close is recorded already: an echo that cannot be written changes
+                # nothing (RFC 6455 §7.1.1 lets us just close the connection).
+                with contextlib.suppress(ConnectionEnded):
+                    conn.send(echo, OP_CLOSE, timeout_s=self.options.close_timeout_s)
+            conn.close()
         ended = SessionEnded("the session ended before the reply")
         self._replies.fail_all(lambda waiter: waiter.set(ended))
         for waiter in self._typed.values():
