@@ -14,9 +14,7 @@ from loadtest.frames import MAX_HEADER, OP_CLOSE, FrameParser, ProtocolViolation
 
 #: Held after draining: fragments up to the limit, a header, and one control frame between fragments.
 SLACK = MAX_HEADER + 2 + 125
-FUZZ = settings(
-    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 Outcome = tuple[list[tuple[int, bytes]], tuple[str, int] | None]
 
