@@ -9,8 +9,9 @@ payload. Every round trip is recorded twice where a schedule is given: from the 
 Every request ends exactly once, in one of four ways (docs/core.md, "Requests and Locust's rows"):
 its reply is matched (a Locust success, and one RTT in ``rtt_ms`` or ``ping_rtt_ms``); no reply
 within the timeout (a Locust failure, ``reply_timeouts``/``ping_timeouts``); its session ended
-first (a Locust failure); or its requester was stopped while waiting (the run or the user ended:
-``errors.outstanding_at_end``, no Locust row, and a reply that comes later is dropped).
+first (a Locust failure); or its session ended while its requester, stopped with its user, no
+longer waited (``errors.outstanding_at_end``, no Locust row). A reply that comes after its
+requester was stopped but before the session ended is still a round trip: the reader reports it.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Exchanges:
         _hub: Hub
         _replies: Correlator[Reply]
         _typed: dict[str, Reply]
+        _orphans: dict[Reply, tuple[str, int]] | None
         _conn: Connection | None
 
         @property
@@ -101,6 +103,7 @@ class Exchanges:
         def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None: ...
         def _write_encoded(self, data: bytes, messages: int = 1) -> tuple[int, int] | None: ...
         def _violated(self, violation: ProtocolViolation) -> None: ...
+        def _adopt(self, waiter: Reply, name: str, size: int) -> None: ...
 
     def request(
         self,
@@ -222,16 +225,16 @@ class Exchanges:
         return reply if reply is not None else rtt_us / 1000.0
 
     def _abandon(self, name: str, item: tuple[int, Reply, int], sent_ns: int) -> None:
-        """Settle a request whose requester stopped waiting (its user was stopped).
+        """Hand a request whose requester stopped waiting (its user was stopped) to the reader.
 
         A reply that already came is reported as :meth:`_await` would have; otherwise the request
-        is counted once in ``outstanding_at_end`` and its reply, if it comes, is dropped.
+        becomes an orphan: the reader reports its reply if it comes before the session ends, and
+        the end counts it in ``outstanding_at_end`` if not.
         """
-        request_id, waiter, size = item
+        _, waiter, size = item
         answer = waiter.value
         if answer is _UNSET:
-            if self._replies.abandon(request_id):
-                self.recorder.count("outstanding_at_end")
+            self._adopt(waiter, name, size)
         elif isinstance(answer, BaseException):
             self._fail(name, sent_ns, answer)
         else:
@@ -335,6 +338,9 @@ class Exchanges:
         if waiter.scheduled_ns:
             self.recorder.on_rtt_scheduled((now_ns - waiter.scheduled_ns) // 1000)
         waiter.set((rtt_us, message))
+        if self._orphans is not None and waiter in self._orphans:  # its requester was stopped
+            name, size = self._orphans.pop(waiter)
+            self.on_request(name, rtt_us / 1000.0, size, None)
         return True
 
     def _on_data(self, data: bytes, is_text: bool, now_ns: int) -> None:
@@ -342,8 +348,7 @@ class Exchanges:
         recorder.on_receive(len(data))
         if not is_text:
             if data[:3] == BINARY_MAGIC and len(data) >= 11:
-                request_id = _BINARY_ID.unpack_from(data, 3)[0]
-                if self._match(request_id, data[11:], now_ns) or self._replies.was_abandoned(request_id):
+                if self._match(_BINARY_ID.unpack_from(data, 3)[0], data[11:], now_ns):
                     return
                 recorder.count("uncorrelated")
             if self.on_message is not None:
@@ -375,7 +380,7 @@ class Exchanges:
     def _on_json(self, message: Any, now_ns: int) -> None:
         request_id = message.get("id") if type(message) is dict else None
         if request_id is not None:
-            if self._match(request_id, message, now_ns) or self._replies.was_abandoned(request_id):
+            if self._match(request_id, message, now_ns):
                 return
             self.recorder.count("uncorrelated")
         if self._typed and type(message) is dict:
@@ -390,6 +395,5 @@ class Exchanges:
     def _on_pong(self, data: bytes, now_ns: int) -> None:
         if len(data) != 9 or data[:1] != b"p":
             return  # an unsolicited pong: a heartbeat the server may send (RFC 6455 §5.5.3)
-        ping_id = _BINARY_ID.unpack_from(data, 1)[0]
-        if not self._match(ping_id, None, now_ns) and not self._replies.was_abandoned(ping_id):
+        if not self._match(_BINARY_ID.unpack_from(data, 1)[0], None, now_ns):
             self.recorder.count("uncorrelated")  # the pong of a ping that timed out

@@ -107,6 +107,7 @@ class Session(Exchanges):
         "_hub",
         "_replies",
         "_typed",
+        "_orphans",
         "_sendable",
         "_closing",
         "_close_sent",
@@ -146,6 +147,7 @@ class Session(Exchanges):
         self._hub = get_hub()
         self._replies: Correlator[Reply] = Correlator()
         self._typed: dict[str, Reply] = {}
+        self._orphans: dict[Reply, tuple[str, int]] | None = None  # requests whose requester was stopped
         self._sendable = False  # open, not closing, not ended, writes not failed
         self._closing: int | None = None  # the code of our close frame, once we started sending it
         self._close_sent = False  # ... and once it was written whole
@@ -440,11 +442,23 @@ class Session(Exchanges):
                     conn.send(echo, OP_CLOSE, timeout_s=self.options.close_timeout_s)
             conn.close()
         ended = SessionEnded("the session ended before the reply")
-        self._replies.fail_all(lambda waiter: waiter.set(ended))
+        self._replies.fail_all(lambda waiter: self._fail_waiter(waiter, ended))
         for waiter in self._typed.values():
             waiter.set(ended)
         self._typed.clear()
         self.ended.set()
+
+    def _adopt(self, waiter: Reply, name: str, size: int) -> None:
+        """Make a request whose requester was stopped an orphan the reader reports (see exchange)."""
+        if self._orphans is None:
+            self._orphans = {}  # created on first use: most sessions never need it
+        self._orphans[waiter] = (name, size)
+
+    def _fail_waiter(self, waiter: Reply, ended: SessionEnded) -> None:
+        if self._orphans is not None and self._orphans.pop(waiter, None) is not None:
+            self.recorder.count("outstanding_at_end")  # no one waits for it: the stop ended it
+        else:
+            waiter.set(ended)
 
     @property
     def idle_age_s(self) -> float:

@@ -54,6 +54,7 @@ _SIOCOUTQ = 0x5411  # Linux: bytes not yet acknowledged by the peer in the send 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _RECV_CHUNK = 256 * 1024
 _YIELD_BYTES = 1 << 20
+_YIELD_S = 1e-6
 
 
 class _NoCookieJar:
@@ -360,11 +361,12 @@ class Connection:
             if not data:
                 raise ConnectionEnded("eof")
             # gevent only switches when a recv would block: a server streaming a big message
-            # would keep this greenlet running; give the others a turn every _YIELD_BYTES.
+            # would keep this greenlet running; give the others a turn every _YIELD_BYTES. A
+            # positive sleep, because sleep(0) may resume us before the loop polls I/O and timers.
             self._streak += len(data)
             if self._streak >= _YIELD_BYTES:
                 self._streak = 0
-                gevent.sleep(0)
+                gevent.sleep(_YIELD_S)
             parser.feed(data)
             message = parser.next_message()
         return message

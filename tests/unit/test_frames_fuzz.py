@@ -19,9 +19,9 @@ FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_
 Outcome = tuple[list[tuple[int, bytes]], tuple[str, int] | None]
 
 
-def parse(chunks: list[bytes], max_size: int) -> Outcome:
+def parse(chunks: list[bytes], max_size: int, direct_bytes: int = 64 << 10) -> Outcome:
     """Feed ``chunks`` one by one, draining after each; check the memory bound as we go."""
-    parser = FrameParser(max_size)
+    parser = FrameParser(max_size, direct_bytes)
     messages: list[tuple[int, bytes]] = []
     for chunk in chunks:
         parser.feed(chunk)
@@ -78,18 +78,25 @@ LIMITS = st.sampled_from([40, 200, 1000, 64 << 20])
 CUTS = st.lists(st.integers(min_value=0, max_value=10_000), max_size=20)
 
 
+DIRECT = st.sampled_from([0, 1, 100, 64 << 10])  # 0: every frame that spans reads joins its payload
+
+
 @FUZZ
-@given(data=STREAMS, cuts=CUTS, max_size=LIMITS)
-def test_any_split_of_a_frame_stream_parses_the_same(data: bytes, cuts: list[int], max_size: int) -> None:
+@given(data=STREAMS, cuts=CUTS, max_size=LIMITS, direct_bytes=DIRECT)
+def test_any_split_of_a_frame_stream_parses_the_same(
+    data: bytes, cuts: list[int], max_size: int, direct_bytes: int
+) -> None:
     whole = parse([data], max_size)
-    assert parse(split(data, cuts), max_size) == whole
-    assert parse([bytes([b]) for b in data], max_size) == whole
+    assert parse(split(data, cuts), max_size, direct_bytes) == whole
+    assert parse([bytes([b]) for b in data], max_size, direct_bytes) == whole
 
 
 @FUZZ
-@given(data=st.binary(max_size=2000), cuts=CUTS, max_size=LIMITS)
-def test_any_bytes_split_anywhere_parse_the_same(data: bytes, cuts: list[int], max_size: int) -> None:
-    assert parse(split(data, cuts), max_size) == parse([data], max_size)
+@given(data=st.binary(max_size=2000), cuts=CUTS, max_size=LIMITS, direct_bytes=DIRECT)
+def test_any_bytes_split_anywhere_parse_the_same(
+    data: bytes, cuts: list[int], max_size: int, direct_bytes: int
+) -> None:
+    assert parse(split(data, cuts), max_size, direct_bytes) == parse([data], max_size)
 
 
 @FUZZ
