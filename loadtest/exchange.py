@@ -96,6 +96,7 @@ class Exchanges:
         _typed: dict[str, Reply]
         _orphans: dict[Reply, tuple[str, int]] | None
         _conn: Connection | None
+        _interrupted: bytes | None
 
         @property
         def is_open(self) -> bool: ...
@@ -131,7 +132,7 @@ class Exchanges:
         try:
             written = self._write(payload, OP_TEXT)
         except BaseException:  # the requester was stopped mid-send
-            self._abandon(name, item, sent_ns)
+            self._abandon_sending(name, [item], sent_ns)
             raise
         if written is None:
             self._replies.forget(request_id)
@@ -186,18 +187,20 @@ class Exchanges:
                 (orjson.dumps(messages[i : i + batch]), OP_TEXT) for i in range(0, len(messages), batch)
             ]
         data = b"".join(encode_message(op, payload, fragment_bytes) for payload, op in payloads)
-        replies: list[Any] = []
-        awaited = 0  # an interrupted _await settles its own item
         try:
             written = self._write_encoded(data, len(payloads))
-            if written is not None:
-                self.recorder.on_send_batch(len(payloads), sum(len(p) for p, _ in payloads), *written)
-            deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
+        except BaseException:  # the requester was stopped mid-send
+            self._abandon_sending(name, pending, sent_ns)
+            raise
+        if written is not None:
+            self.recorder.on_send_batch(len(payloads), sum(len(p) for p, _ in payloads), *written)
+        deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
+        replies: list[Any] = []
+        try:
             for item in pending:
-                awaited += 1
                 replies.append(self._await(name, item, sent_ns, deadline_ns, "reply_timeouts"))
-        except BaseException:  # the requester was stopped: the rest are reported or outstanding
-            for item in pending[awaited:]:
+        except BaseException:  # the requester was stopped: _await settled its own, then the rest
+            for item in pending[len(replies) + 1 :]:
                 self._abandon(name, item, sent_ns)
             raise
         return replies
@@ -223,6 +226,18 @@ class Exchanges:
         rtt_us, reply = answer
         self.on_request(name, rtt_us / 1000.0, size, None)
         return reply if reply is not None else rtt_us / 1000.0
+
+    def _abandon_sending(self, name: str, items: list[tuple[int, Reply, int]], sent_ns: int) -> None:
+        """Settle requests whose write was interrupted (their requester was stopped).
+
+        A write cut half-way is finished or aborted later, so its requests are abandoned like
+        waiting ones; a write that never started sent nothing: its requests are forgotten.
+        """
+        for item in items:
+            if self._interrupted is None:
+                self._replies.forget(item[0])
+            else:
+                self._abandon(name, item, sent_ns)
 
     def _abandon(self, name: str, item: tuple[int, Reply, int], sent_ns: int) -> None:
         """Hand a request whose requester stopped waiting (its user was stopped) to the reader.
@@ -311,7 +326,7 @@ class Exchanges:
         try:
             written = self._write(b"p" + _BINARY_ID.pack(ping_id), OP_PING)
         except BaseException:  # the requester was stopped mid-send
-            self._abandon(name, (ping_id, waiter, 0), sent_ns)
+            self._abandon_sending(name, [(ping_id, waiter, 0)], sent_ns)
             raise
         if written is None:
             self._replies.forget(ping_id)

@@ -40,8 +40,8 @@ ERROR_COUNTERS = (
     "bad_frames",
     "auth_failures",
     "gave_up",
-    "outstanding_at_end",
-    "handshakes_at_end",
+    "outstanding_at_end",  # requests still without a reply when their stopped user's session ended
+    "handshakes_at_end",  # handshakes still waiting for the 101 when their user was stopped
 )
 
 #: Plain counters, all starting at zero.
