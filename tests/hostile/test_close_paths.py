@@ -8,6 +8,7 @@ close; a reply whose ``type`` is not a string never breaks the reader.
 from __future__ import annotations
 
 import gevent
+import pytest
 
 from loadtest.session import Session
 from tests.conftest import UNIT_S
@@ -99,3 +100,19 @@ def test_a_reply_type_that_is_not_a_string_is_a_push_not_a_crash() -> None:
     assert outcome.summary["messages"]["received"] == seen.sent == 4
     assert outcome.summary["messages"]["sent"] == seen.messages == 1
     assert [(name, exc) for name, _, _, exc in outcome.requests] == [("connect", None), ("auth", None)]
+
+
+def test_a_reserved_code_is_never_sent() -> None:
+    def body(session: Session) -> None:
+        for code in (1004, 1005, 1006, 1015, 999, 2000, 5000):
+            with pytest.raises(ValueError, match=f"close code {code} may not be sent"):
+                session.close(code)
+        session.close(4001, "bye")
+
+    with hostile(
+        lambda peer: (peer.read(2 * UNIT_S, until_close=True), peer.close(4001), peer.read(UNIT_S))
+    ) as server:
+        outcome = drive(server.url, body)
+        (seen,) = server.wait_done(1)
+    assert seen.closes == [4001]  # only the valid one went out
+    assert outcome.session.end == ("client", 4001, "")
