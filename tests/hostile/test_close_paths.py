@@ -109,9 +109,12 @@ def test_a_reserved_code_is_never_sent() -> None:
                 session.close(code)
         session.close(4001, "bye")
 
-    with hostile(
-        lambda peer: (peer.read(2 * UNIT_S, until_close=True), peer.close(4001), peer.read(UNIT_S))
-    ) as server:
+    def answers_close(peer: Peer) -> None:
+        peer.read(2 * UNIT_S, until_close=True)
+        peer.close(4001)
+        peer.read(UNIT_S)
+
+    with hostile(answers_close) as server:
         outcome = drive(server.url, body)
         (seen,) = server.wait_done(1)
     assert seen.closes == [4001]  # only the valid one went out
