@@ -255,7 +255,7 @@ class Connection:
         self._lock = BoundedSemaphore(1)
         self._parser = FrameParser(max_message_bytes)
         self._streak = 0  # bytes read since this reader last let other greenlets run
-        self.broken = False
+        self.broken = ""  # why writing is over (a ConnectionEnded reason), once it is
         self.unsent: memoryview | None = None  # the tail of an interrupted write
 
     def queue_bytes(self) -> int:
@@ -291,7 +291,7 @@ class Connection:
             raise ConnectionEnded("send_timeout", stall_us=_us_since(started), queue_bytes=self.queue_bytes())
         try:
             if self.broken:
-                raise ConnectionEnded("error")
+                raise ConnectionEnded(self.broken)
             if self.unsent is not None or self._raw is None or self._try_send(data):
                 remaining = max(0.0, timeout - (time.perf_counter_ns() - started) / 1e9)
                 self._write_all(data, remaining, started)
@@ -307,10 +307,10 @@ class Connection:
         except BlockingIOError:
             sent = 0
         except (ConnectionResetError, BrokenPipeError) as exc:
-            self.broken = True
+            self.broken = "reset"
             raise ConnectionEnded("reset") from exc
         except OSError as exc:
-            self.broken = True
+            self.broken = "error"
             raise ConnectionEnded("error") from exc
         if sent < len(data):
             self.unsent = memoryview(data)[sent:]
@@ -331,14 +331,14 @@ class Connection:
                         view = view[self._sock.send(view) :]
             self.unsent = None
         except TimeoutError as exc:
-            self.broken = True
+            self.broken = "send_timeout"
             stall_us = _us_since(started_ns)
             raise ConnectionEnded("send_timeout", stall_us=stall_us, queue_bytes=self.queue_bytes()) from exc
         except (ConnectionResetError, BrokenPipeError) as exc:
-            self.broken = True
+            self.broken = "reset"
             raise ConnectionEnded("reset") from exc
         except OSError as exc:
-            self.broken = True
+            self.broken = "error"
             raise ConnectionEnded("error") from exc
         # Anything else (GreenletExit, a user's own Timeout) propagates with the tail in ``unsent``.
 
@@ -373,7 +373,7 @@ class Connection:
 
     def close(self) -> None:
         """Close the socket (no close frame: the session sends that first when it can)."""
-        self.broken = True
+        self.broken = "error"
         try:
             self._sock.close()
         except OSError:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import gevent
 import pytest
 
+from loadtest.metrics.recorder import Recorder
+from loadtest.report import summary
 from loadtest.session import Session
 from tests.conftest import UNIT_S
-from tests.hostile.client import drive
+from tests.hostile.client import drive, options
 from tests.hostile.server import OP_CLOSE, OP_PING, Peer, close_payload, frame, hostile
 
 SESSIONS = 12
@@ -119,3 +121,24 @@ def test_a_reserved_code_is_never_sent() -> None:
         (seen,) = server.wait_done(1)
     assert seen.closes == [4001]  # only the valid one went out
     assert outcome.session.end == ("client", 4001, "")
+
+
+def test_a_data_write_that_hits_a_reset_leaves_the_end_to_the_reader() -> None:
+    """The server closed 1011 and reset before our send: the send fails, its close frame is still read."""
+
+    def mode(peer: Peer) -> None:
+        peer.close(1011)
+        peer.reset()
+
+    recorder = Recorder()
+    with hostile(mode) as server:
+        session = Session(server.url, options(), recorder)
+        assert session.connect()
+        gevent.sleep(0.3 * UNIT_S)  # the close frame and the reset arrive before we write
+        assert session.send_text("hello") is False  # the write hits the reset
+        assert session.end is None and not session.is_open
+        assert session.read_until_end() == ("server", 1011, "")
+        server.wait_done(1)
+    s = summary.build(recorder, target=server.url, duration_s=1.0)
+    assert s["closes"]["server"] == {"1011": 1} and s["closes"]["abnormal"] == 0
+    assert s["messages"]["sent"] == 0
