@@ -5,6 +5,13 @@ Replies are matched by the ``id`` of a JSON message (or of each element of a JSO
 batched messages), by an 8-byte id after a magic prefix in binary messages, and pongs by their
 payload. Every round trip is recorded twice where a schedule is given: from the actual send
 (raw RTT) and from the scheduled send time (so a stalled sender cannot hide its own delay).
+
+Every request ends exactly once, in one of four ways (docs/core.md, "Requests and Locust's rows"):
+its reply is matched (a Locust success, and one RTT in ``rtt_ms`` or ``ping_rtt_ms``); no reply
+within the timeout (a Locust failure, ``reply_timeouts``/``ping_timeouts``); its session ended
+first (a Locust failure); or its session ended while its requester, stopped with its user, no
+longer waited (``errors.outstanding_at_end``, no Locust row). A reply that comes after its
+requester was stopped but before the session ended is still a round trip: the reader reports it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import orjson
 from gevent.hub import Hub, Waiter
 
 from loadtest.errors import LoadtestError
-from loadtest.frames import OP_BINARY, OP_PING, OP_TEXT, encode_message
+from loadtest.frames import OP_BINARY, OP_PING, OP_TEXT, ProtocolViolation, encode_message
 
 if TYPE_CHECKING:
     from loadtest.correlation import Correlator
@@ -39,7 +46,6 @@ class SessionEnded(LoadtestError):
 
 
 _UNSET: Any = object()
-_NO_FRAGMENTS: list[bytes] = []  # shared and never mutated: a fragment sequence starts a new list
 
 
 class Reply:
@@ -88,14 +94,17 @@ class Exchanges:
         _hub: Hub
         _replies: Correlator[Reply]
         _typed: dict[str, Reply]
+        _orphans: dict[Reply, tuple[str, int]] | None
         _conn: Connection | None
+        _interrupted: bytes | None
 
         @property
         def is_open(self) -> bool: ...
         def _send(self, payload: bytes, opcode: int) -> bool: ...
         def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None: ...
         def _write_encoded(self, data: bytes, messages: int = 1) -> tuple[int, int] | None: ...
-        def _finish(self, who: str, code: int, reason: str) -> None: ...
+        def _violated(self, violation: ProtocolViolation) -> None: ...
+        def _adopt(self, waiter: Reply, name: str, size: int) -> None: ...
 
     def request(
         self,
@@ -119,14 +128,19 @@ class Exchanges:
         request_id = self._replies.register(sent_ns, waiter)
         message["id"] = request_id
         payload = orjson.dumps(message)
-        written = self._write(payload, OP_TEXT)
+        item = (request_id, waiter, len(payload))
+        try:
+            written = self._write(payload, OP_TEXT)
+        except BaseException:  # the requester was stopped mid-send
+            self._abandon_sending(name, [item], sent_ns)
+            raise
         if written is None:
             self._replies.forget(request_id)
             self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
             return None
         self.recorder.on_send(*written)
         deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
-        return self._await(name, (request_id, waiter, len(payload)), sent_ns, deadline_ns, "reply_timeouts")
+        return self._await(name, item, sent_ns, deadline_ns, "reply_timeouts")
 
     def request_burst(
         self,
@@ -173,17 +187,33 @@ class Exchanges:
                 (orjson.dumps(messages[i : i + batch]), OP_TEXT) for i in range(0, len(messages), batch)
             ]
         data = b"".join(encode_message(op, payload, fragment_bytes) for payload, op in payloads)
-        written = self._write_encoded(data, len(payloads))
+        try:
+            written = self._write_encoded(data, len(payloads))
+        except BaseException:  # the requester was stopped mid-send
+            self._abandon_sending(name, pending, sent_ns)
+            raise
         if written is not None:
             self.recorder.on_send_batch(len(payloads), sum(len(p) for p, _ in payloads), *written)
         deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
-        return [self._await(name, item, sent_ns, deadline_ns, "reply_timeouts") for item in pending]
+        replies: list[Any] = []
+        try:
+            for item in pending:
+                replies.append(self._await(name, item, sent_ns, deadline_ns, "reply_timeouts"))
+        except BaseException:  # the requester was stopped: _await settled its own, then the rest
+            for item in pending[len(replies) + 1 :]:
+                self._abandon(name, item, sent_ns)
+            raise
+        return replies
 
     def _await(
         self, name: str, item: tuple[int, Reply, int], sent_ns: int, deadline_ns: int, counter: str
     ) -> Any:
         request_id, waiter, size = item
-        answer = waiter.wait(max(0.0, (deadline_ns - time.perf_counter_ns()) / 1e9))
+        try:
+            answer = waiter.wait(max(0.0, (deadline_ns - time.perf_counter_ns()) / 1e9))
+        except BaseException:  # the requester was stopped while waiting
+            self._abandon(name, item, sent_ns)
+            raise
         if answer is _UNSET:
             self._replies.forget(request_id)
             self.recorder.count(counter)
@@ -196,6 +226,34 @@ class Exchanges:
         rtt_us, reply = answer
         self.on_request(name, rtt_us / 1000.0, size, None)
         return reply if reply is not None else rtt_us / 1000.0
+
+    def _abandon_sending(self, name: str, items: list[tuple[int, Reply, int]], sent_ns: int) -> None:
+        """Settle requests whose write was interrupted (their requester was stopped).
+
+        A write cut half-way is finished or aborted later, so its requests are abandoned like
+        waiting ones; a write that never started sent nothing: its requests are forgotten.
+        """
+        for item in items:
+            if self._interrupted is None:
+                self._replies.forget(item[0])
+            else:
+                self._abandon(name, item, sent_ns)
+
+    def _abandon(self, name: str, item: tuple[int, Reply, int], sent_ns: int) -> None:
+        """Hand a request whose requester stopped waiting (its user was stopped) to the reader.
+
+        A reply that already came is reported as :meth:`_await` would have; otherwise the request
+        becomes an orphan: the reader reports its reply if it comes before the session ends, and
+        the end counts it in ``outstanding_at_end`` if not.
+        """
+        _, waiter, size = item
+        answer = waiter.value
+        if answer is _UNSET:
+            self._adopt(waiter, name, size)
+        elif isinstance(answer, BaseException):
+            self._fail(name, sent_ns, answer)
+        else:
+            self.on_request(name, answer[0] / 1000.0, size, None)
 
     def request_typed(
         self,
@@ -224,8 +282,26 @@ class Exchanges:
                 self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
                 return None
             reply = waiter.wait(timeout_s or self.options.reply_timeout_s)
+        except BaseException:  # the requester was stopped: report a reply that came, else outstanding
+            if waiter.value is _UNSET:
+                self.recorder.count("outstanding_at_end")
+            else:
+                self._typed_result(name, waiter.value, sent_ns, len(payload), accept, refused, reply_type)
+            raise
         finally:
             self._typed.pop(reply_type, None)
+        return self._typed_result(name, reply, sent_ns, len(payload), accept, refused, reply_type)
+
+    def _typed_result(
+        self,
+        name: str,
+        reply: Any,
+        sent_ns: int,
+        size: int,
+        accept: Callable[[dict[str, Any]], bool],
+        refused: BaseException | None,
+        reply_type: str,
+    ) -> Any:
         if reply is _UNSET:
             self.recorder.count("reply_timeouts")
             self._fail(name, sent_ns, ReplyTimeout(f"no {reply_type} within the reply timeout"))
@@ -236,7 +312,7 @@ class Exchanges:
         if not accept(reply):
             self._fail(name, sent_ns, refused or ReplyTimeout(f"{reply_type} refused"))
             return None
-        self.on_request(name, (time.perf_counter_ns() - sent_ns) / 1e6, len(payload), None)
+        self.on_request(name, (time.perf_counter_ns() - sent_ns) / 1e6, size, None)
         return reply
 
     def ping(self, *, name: str = "ping", timeout_s: float | None = None) -> float | None:
@@ -247,7 +323,12 @@ class Exchanges:
         waiter = Reply(self._hub, ping=True)
         sent_ns = time.perf_counter_ns()
         ping_id = self._replies.register(sent_ns, waiter)
-        if self._write(b"p" + _BINARY_ID.pack(ping_id), OP_PING) is None:
+        try:
+            written = self._write(b"p" + _BINARY_ID.pack(ping_id), OP_PING)
+        except BaseException:  # the requester was stopped mid-send
+            self._abandon_sending(name, [(ping_id, waiter, 0)], sent_ns)
+            raise
+        if written is None:
             self._replies.forget(ping_id)
             self._fail(name, sent_ns, SessionEnded("the session ended before the ping was sent"))
             return None
@@ -272,6 +353,9 @@ class Exchanges:
         if waiter.scheduled_ns:
             self.recorder.on_rtt_scheduled((now_ns - waiter.scheduled_ns) // 1000)
         waiter.set((rtt_us, message))
+        if self._orphans is not None and waiter in self._orphans:  # its requester was stopped
+            name, size = self._orphans.pop(waiter)
+            self.on_request(name, rtt_us / 1000.0, size, None)
         return True
 
     def _on_data(self, data: bytes, is_text: bool, now_ns: int) -> None:
@@ -290,7 +374,7 @@ class Exchanges:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
-                recorder.count("bad_utf8")
+                self._violated(ProtocolViolation("a text message is not valid UTF-8", 1007))
                 return
             if self.on_message is not None:
                 self.on_message(text)
@@ -298,6 +382,11 @@ class Exchanges:
         try:
             message = orjson.loads(data)  # also rejects bad UTF-8
         except orjson.JSONDecodeError:
+            try:
+                data.decode("utf-8")  # only on this cold path: was it the JSON or the UTF-8?
+            except UnicodeDecodeError:
+                self._violated(ProtocolViolation("a text message is not valid UTF-8", 1007))
+                return
             recorder.count("bad_json")
             return
         for item in message if type(message) is list else (message,):
@@ -310,7 +399,8 @@ class Exchanges:
                 return
             self.recorder.count("uncorrelated")
         if self._typed and type(message) is dict:
-            waiter = self._typed.pop(message.get("type"), None)  # type: ignore[arg-type]
+            reply_type = message.get("type")
+            waiter = self._typed.pop(reply_type, None) if type(reply_type) is str else None
             if waiter is not None:
                 waiter.set(message)
                 return
@@ -318,10 +408,7 @@ class Exchanges:
             self.on_message(message)
 
     def _on_pong(self, data: bytes, now_ns: int) -> None:
-        if (
-            len(data) == 9
-            and data[:1] == b"p"
-            and self._match(_BINARY_ID.unpack_from(data, 1)[0], None, now_ns)
-        ):
-            return
-        self.recorder.count("uncorrelated")
+        if len(data) != 9 or data[:1] != b"p":
+            return  # an unsolicited pong: a heartbeat the server may send (RFC 6455 §5.5.3)
+        if not self._match(_BINARY_ID.unpack_from(data, 1)[0], None, now_ns):
+            self.recorder.count("uncorrelated")  # the pong of a ping that timed out

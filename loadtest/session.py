@@ -1,15 +1,19 @@
 """One WebSocket session: open, read, send, correlate, ping, close; every outcome a sample.
 
-This is the gevent I/O layer over the sans-I/O parts (:mod:`loadtest.correlation`,
-:mod:`loadtest.metrics`). A session is opened once and ends once; reconnecting makes a new
-session (see :class:`loadtest.plugin.user.WebSocketUser`). Exactly one greenlet reads a session:
-the one that calls :meth:`Session.read_until_end`. It answers pings, matches replies and pongs,
-counts messages and records who ended the session, with which code.
+This is the gevent I/O layer over the sans-I/O parts (:mod:`loadtest.frames`,
+:mod:`loadtest.correlation`, :mod:`loadtest.metrics`). A session is opened once and ends once;
+reconnecting makes a new session (see :class:`loadtest.plugin.user.WebSocketUser`). Exactly one
+greenlet reads a session: the one that calls :meth:`Session.read_until_end`. It answers pings,
+matches replies and pongs, counts messages and records who ended the session, with which code.
+
+How it ends (the closing handshake, stops, protocol violations) is in :mod:`loadtest.closing`.
+One rule belongs to writing: a write that fails because the server has gone does not end the
+session by itself, since the server's last frames (its close frame among them) may still be
+waiting to be read; the reader decides how the session ended.
 """
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +22,7 @@ import orjson
 from gevent import get_hub
 from gevent.event import Event
 
+from loadtest.closing import Closing
 from loadtest.config import SessionOptions
 from loadtest.correlation import Correlator
 from loadtest.errors import ConnectionEnded, HandshakeFailure
@@ -25,13 +30,12 @@ from loadtest.exchange import Exchanges, Reply, ReplyTimeout, SessionEnded
 from loadtest.frames import (
     OP_BINARY,
     OP_CLOSE,
-    OP_CONT,
-    OP_PING,
     OP_PONG,
     OP_TEXT,
     ProtocolViolation,
     encode_frame,
     encode_message,
+    sent_messages,
 )
 from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import hint as handshake_hint
@@ -41,9 +45,6 @@ from loadtest.transport import Connection, open_connection
 #: ``(name, response_time_ms, response_length, exception or None)``, fed to Locust's request event.
 RequestHook = Callable[[str, float, int, BaseException | None], None]
 
-
-_NO_FRAGMENTS: list[bytes] = []  # shared and never mutated: a fragment sequence starts a new list
-
 __all__ = ["ReplyTimeout", "Session", "SessionEnded"]
 
 
@@ -51,7 +52,7 @@ def _no_hook(name: str, response_time_ms: float, length: int, exc: BaseException
     return None
 
 
-class Session(Exchanges):
+class Session(Closing, Exchanges):
     """A single WebSocket session.
 
     Args:
@@ -61,6 +62,10 @@ class Session(Exchanges):
         on_request: called for Locust-visible operations (``connect``, ``echo``, ``ping`` ...).
         headers, cookies: handshake headers and this user's cookie jar (updated in place).
         on_message: called with every data message that is not a reply to a request.
+
+    Attributes:
+        end: ``(who, code, reason)`` once the session ended (see :mod:`loadtest.metrics.close_codes`).
+        violation: what the server did when we closed because it broke the protocol.
     """
 
     # Slots: an idle session's memory is the budget of a soak with tens of thousands of them.
@@ -76,18 +81,14 @@ class Session(Exchanges):
         "subprotocol",
         "failure_class",
         "ended",
-        "end",
         "opened_ns",
-        "ended_ns",
         "last_received_ns",
         "last_sent_ns",
         "_conn",
         "_hub",
         "_replies",
         "_typed",
-        "_close_sent_code",
-        "_fragments",
-        "_fragment_opcode",
+        "_interrupted",
     )
 
     def __init__(
@@ -114,6 +115,7 @@ class Session(Exchanges):
         self.failure_class: str | None = None  # the class of a failed handshake
         self.ended = Event()
         self.end: tuple[str, int, str] | None = None  # (who, code, reason)
+        self.violation: ProtocolViolation | None = None
         self.opened_ns = 0
         self.ended_ns = 0
         self.last_received_ns = 0
@@ -122,15 +124,17 @@ class Session(Exchanges):
         self._hub = get_hub()
         self._replies: Correlator[Reply] = Correlator()
         self._typed: dict[str, Reply] = {}
-        self._close_sent_code: int | None = None
-        self._fragments: list[bytes] = _NO_FRAGMENTS
-        self._fragment_opcode = 0
+        self._orphans: dict[Reply, tuple[str, int]] | None = None  # requests whose requester was stopped
+        self._sendable = False  # open, not closing, not ended, writes not failed
+        self._closing: int | None = None  # the code of our close frame, once we started sending it
+        self._close_sent = False  # ... and once it was written whole
+        self._interrupted: bytes | None = None  # an encoded write cut short (see _write_encoded)
 
     # -- opening ---------------------------------------------------------------------------
     @property
     def is_open(self) -> bool:
         """Return True while the session can send."""
-        return self._conn is not None and self.end is None and self._close_sent_code is None
+        return self._sendable
 
     def connect(self) -> bool:
         """Open the session; record success or the classified failure; never raise for network faults."""
@@ -153,6 +157,7 @@ class Session(Exchanges):
             self.cookies.update(handshake.set_cookies)
         self.subprotocol = handshake.subprotocol
         self.opened_ns = self.last_received_ns = time.perf_counter_ns()
+        self._sendable = True
         self.recorder.on_open(handshake.phases_us)
         self.on_request("connect", handshake.phases_us["connect"] / 1000.0, 0, None)
         return True
@@ -167,21 +172,77 @@ class Session(Exchanges):
         """Write encoded frames with one send; return ``(µs blocked, queue bytes)``, or None.
 
         The one place a data write can fail: a session that is not open counts ``messages``
-        sends on a closed session; a failed or timed-out send ends the session as abnormal.
+        sends on a closed session; a failed write is handled by :meth:`_write_failed`. A write
+        that something interrupts (the greenlet of a stopping user killed inside ``send``, a
+        user's own ``gevent.Timeout``) may leave a frame half-written: it is kept, finished before
+        any other frame (or the connection aborted), and its messages are counted then.
         """
         conn = self._conn
-        if conn is None or not self.is_open:
+        if not self._sendable or conn is None:
             self.recorder.count("send_on_closed", messages)
+            return None
+        if self._interrupted is not None and not self._finish_interrupted(
+            self.options.send_timeout_s, "send_timeout"
+        ):
             return None
         try:
             written = conn.send_encoded(data)
         except ConnectionEnded as ended:
-            if ended.stall_us:
-                self.recorder.on_send_stall(ended.stall_us, ended.queue_bytes)
-            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+            self._write_failed(ended)
             return None
+        except BaseException:
+            if conn.unsent is not None:
+                self._interrupted = data
+            raise
         self.last_sent_ns = time.perf_counter_ns()
         return written
+
+    def _write_failed(self, ended: ConnectionEnded) -> None:
+        """Handle a failed write: a timed-out one ends the session, a reset one stops the writes.
+
+        A write that timed out may have left half a frame on the wire: the stream is unusable and
+        the session ends (abnormal, ``send_timeout``). A reset means the server has gone, but what
+        it sent last (its close frame, maybe) may still be waiting to be read: nothing more is
+        written and the reader decides how the session ended.
+        """
+        if ended.stall_us:
+            self.recorder.on_send_stall(ended.stall_us, ended.queue_bytes)
+        self._sendable = False
+        if ended.reason != "reset":
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+
+    def _finish_interrupted(self, timeout_s: float, abort_reason: str) -> bool:
+        """Finish writing an interrupted write and count its messages; False if the session ended.
+
+        When the rest cannot be written within ``timeout_s``, the connection is aborted (abnormal,
+        ``abort_reason``), never followed by another frame, and the messages written whole count.
+        """
+        conn, data = self._conn, self._interrupted
+        assert conn is not None and data is not None
+        try:
+            stall_us, queue_bytes = conn.send_encoded(b"", timeout_s)
+        except ConnectionEnded as ended:
+            reason = abort_reason if ended.reason == "send_timeout" else ended.reason
+            self._sendable = False
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, reason)
+            return False
+        self._interrupted = None
+        messages, size = sent_messages(data, len(data))
+        if messages:
+            self.recorder.on_send_batch(messages, size, stall_us, queue_bytes)
+        self.last_sent_ns = time.perf_counter_ns()
+        return True
+
+    def _count_interrupted(self, conn: Connection) -> None:
+        """Count the messages an interrupted write got out whole before the session ended."""
+        data, self._interrupted = self._interrupted, None
+        if data is None:
+            return
+        unsent = conn.unsent
+        written = len(data) - (len(unsent) if unsent is not None and unsent.obj is data else 0)
+        messages, size = sent_messages(data, written)
+        self.recorder.count("messages_sent", messages)
+        self.recorder.count("bytes_sent", size)
 
     def _send(self, payload: bytes, opcode: int) -> bool:
         """Send one data message in one frame and record it."""
@@ -211,108 +272,45 @@ class Session(Exchanges):
         self.recorder.on_send(len(data), *written)
         return True
 
+    # -- reading ---------------------------------------------------------------------------
     def read_until_end(self) -> tuple[str, int, str]:
-        """Read frames until the session ends; return ``(who, code, reason)``."""
+        """Read until the session ends; return ``(who, code, reason)``."""
         conn = self._conn
         assert conn is not None, "read_until_end() before a successful connect()"
-        recorder = self.recorder
         while self.end is None:
             try:
-                frame = conn.recv_frame()
+                opcode, data = conn.recv_message()
             except ConnectionEnded as ended:
-                if self._close_sent_code is not None:  # we closed first; the peer just hung up
-                    self._finish(close_codes.CLIENT, self._close_sent_code, "")
+                if self._close_sent:  # we closed first; the peer just hung up
+                    self._finish(close_codes.CLIENT, self._closing or 1000, "")
                 else:
                     self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
                 break
-            except ProtocolViolation:
-                recorder.count("bad_frames")
-                self.close(1002, "protocol error", wait=False)
+            except ProtocolViolation as violation:
+                self._violated(violation)
                 break
             now_ns = time.perf_counter_ns()
-            fin, opcode, data = frame
-            if opcode != OP_CLOSE:  # the closing handshake is not activity: idle age is until it
+            if opcode <= OP_BINARY:  # text or binary: the parser never returns a continuation
                 self.last_received_ns = now_ns
-            if opcode in (OP_TEXT, OP_BINARY) or opcode == OP_CONT:
-                if (opcode == OP_CONT) == (self._fragments is _NO_FRAGMENTS):
-                    # a continuation with nothing to continue, or a new message inside one
-                    recorder.count("bad_frames")
-                    self.close(1002, "bad fragmentation", wait=False)
-                    break
-                if opcode != OP_CONT and fin:
-                    self._on_data(data, opcode == OP_TEXT, now_ns)
-                elif opcode != OP_CONT:
-                    self._fragments, self._fragment_opcode = [data], opcode
-                else:
-                    self._fragments.append(data)
-                    if fin:
-                        message, self._fragments = b"".join(self._fragments), _NO_FRAGMENTS
-                        self._on_data(message, self._fragment_opcode == OP_TEXT, now_ns)
-            elif opcode == OP_PING:
-                self._send_control(data, OP_PONG)
-            elif opcode == OP_PONG:
-                self._on_pong(data, now_ns)
-            elif opcode == OP_CLOSE:
+                self._on_data(data, opcode == OP_TEXT, now_ns)
+            elif opcode == OP_CLOSE:  # not activity: the idle age is until the closing handshake
                 self._on_close_frame(data)
+            else:
+                self.last_received_ns = now_ns
+                if opcode == OP_PONG:
+                    self._on_pong(data, now_ns)
+                elif self._sendable and self._interrupted is None:  # never after our close frame
+                    self._pong(data)
         assert self.end is not None
         return self.end
 
-    def _on_close_frame(self, data: bytes) -> None:
-        code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else close_codes.NO_STATUS
-        reason = data[2:].decode("utf-8", "replace")
-        if self._close_sent_code is not None:  # the answer to our close
-            self._finish(close_codes.CLIENT, self._close_sent_code, "")
-            return
-        # The server closed first: echo its code, as RFC 6455 asks, then hang up.
-        self._send_control(data[:2] if code != close_codes.NO_STATUS else b"", OP_CLOSE)
-        self._finish(close_codes.SERVER, code, reason)
-
-    def _send_control(self, payload: bytes, opcode: int) -> None:
-        if self._conn is None or self.end is not None:
-            return
+    def _pong(self, payload: bytes) -> None:
+        conn = self._conn
+        assert conn is not None
         try:
-            self._conn.send(payload, opcode)
+            conn.send(payload, OP_PONG)
         except ConnectionEnded as ended:
-            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
-
-    # -- ending ----------------------------------------------------------------------------
-    def close(self, code: int = 1000, reason: str = "", *, wait: bool = True) -> None:
-        """Send a close frame (once) and wait up to the close timeout for the server's answer."""
-        if self.end is not None or self._conn is None:
-            return
-        if self._close_sent_code is None:
-            payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
-            self._close_sent_code = code
-            try:
-                self._conn.send(payload, OP_CLOSE)
-            except ConnectionEnded:
-                self._finish(close_codes.CLIENT, code, "")
-                return
-        if wait and not self.ended.wait(self.options.close_timeout_s):
-            self._finish(close_codes.CLIENT, code, "")  # we closed first; the server never answered
-        elif not wait:
-            self._finish(close_codes.CLIENT, code, "")
-
-    def declare_dead(self, reason: str = "dead") -> None:
-        """End the session as abnormal (1006) without a close frame: it is half-open or unusable."""
-        self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, reason)
-
-    def _finish(self, who: str, code: int, reason: str) -> None:
-        if self.end is not None:
-            return
-        self.end = (who, code, reason)
-        self.ended_ns = time.perf_counter_ns()
-        self.recorder.on_close(
-            who, code, reason, lifetime_us=int(self.lifetime_s * 1e6), idle_us=int(self.idle_age_s * 1e6)
-        )
-        if self._conn is not None:
-            self._conn.close()
-        ended = SessionEnded("the session ended before the reply")
-        self._replies.fail_all(lambda waiter: waiter.set(ended))
-        for waiter in self._typed.values():
-            waiter.set(ended)
-        self._typed.clear()
-        self.ended.set()
+            self._write_failed(ended)
 
     @property
     def idle_age_s(self) -> float:

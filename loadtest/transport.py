@@ -13,7 +13,10 @@ response reader and frame codec. Known pitfalls of websocket-client, handled her
 * ``recv()`` drops the server's close code: we read frames and keep the close frame;
 * its module-global cookie jar would replay one server's ``Set-Cookie`` to every virtual user:
   it is replaced by an empty jar and cookies are kept per session;
-* it does not implement permessage-deflate: we never offer it.
+* it does not implement permessage-deflate: we never offer it, and a 101 that enables an
+  extension anyway fails the handshake (``protocol``), as RFC 6455 §4.1 requires;
+* its frame reader is replaced by :class:`loadtest.frames.FrameParser`, which checks everything
+  a client must check and bounds a message's size.
 """
 
 from __future__ import annotations
@@ -44,12 +47,14 @@ from websocket._url import parse_url
 
 from loadtest.config import SessionOptions
 from loadtest.errors import ConnectionEnded, HandshakeFailure
-from loadtest.frames import Frame, FrameParser, encode_frame
+from loadtest.frames import FrameParser, Message, encode_frame
 from loadtest.metrics.handshake import http_class
 
 _SIOCOUTQ = 0x5411  # Linux: bytes not yet acknowledged by the peer in the send queue
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _RECV_CHUNK = 256 * 1024
+_YIELD_BYTES = 1 << 20
+_YIELD_S = 1e-6
 
 
 class _NoCookieJar:
@@ -142,6 +147,10 @@ def _check_upgrade(headers: dict[str, str], key: str, subprotocols: tuple[str, .
     expected = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
     if headers.get("sec-websocket-accept", "").strip() != expected:
         raise HandshakeFailure("protocol", "wrong Sec-WebSocket-Accept")
+    if headers.get("sec-websocket-extensions", "").strip():
+        # We offer no extension (permessage-deflate is not supported): RFC 6455 §4.1 says a client
+        # must fail a handshake whose answer names one it did not offer.
+        raise HandshakeFailure("protocol", "the server accepted an extension we did not offer")
     chosen = headers.get("sec-websocket-protocol")
     if subprotocols:
         if not chosen or chosen.strip().lower() not in [s.lower() for s in subprotocols]:
@@ -206,9 +215,10 @@ def open_connection(
             sock.sendall("\r\n".join(lines).encode("utf-8"))
             status, response_headers, _ = read_headers(sock)
             if status != 101:
-                raise HandshakeFailure(
-                    http_class(status), "the server answered the upgrade with this HTTP status"
-                )
+                failure_class = http_class(status)
+                if failure_class == "protocol":
+                    raise HandshakeFailure("protocol", "the answer to the upgrade has no valid HTTP status")
+                raise HandshakeFailure(failure_class, "the server answered the upgrade with this HTTP status")
             subprotocol = _check_upgrade(response_headers, key, options.subprotocols)
             phases["connect_upgrade"] = _us_since(phase)
     except BaseException as exc:
@@ -219,17 +229,22 @@ def open_connection(
         raise classify(exc) from exc
     phases["connect"] = _us_since(started)
     sock.settimeout(None)  # deadlines live in the waiting request, never on the hot recv path
-    return Connection(sock, options.send_timeout_s), Handshake(
+    return Connection(sock, options.send_timeout_s, options.max_message_bytes), Handshake(
         subprotocol, _cookies_from(response_headers), phases
     )
 
 
 class Connection:
-    """An open WebSocket stream: frames out under one lock, frames in from one buffered reader."""
+    """An open WebSocket stream: frames out under one lock, messages in from one buffered reader.
 
-    __slots__ = ("_sock", "_fd", "_raw", "_send_timeout_s", "_lock", "_parser", "broken")
+    A write that something interrupts half-way (a stopping user's greenlet killed inside
+    ``send``, a user's own ``gevent.Timeout``) leaves the rest of its bytes in :attr:`unsent`:
+    the next write sends them first, so another frame is never written into the middle of one.
+    """
 
-    def __init__(self, sock: socket.socket, send_timeout_s: float) -> None:
+    __slots__ = ("_sock", "_fd", "_raw", "_send_timeout_s", "_lock", "_parser", "_streak", "broken", "unsent")
+
+    def __init__(self, sock: socket.socket, send_timeout_s: float, max_message_bytes: int = 64 << 20) -> None:
         self._sock = sock
         self._fd = sock.fileno()
         # gevent keeps the OS socket non-blocking in ``_sock``: try it first, and only wait (with
@@ -238,8 +253,10 @@ class Connection:
         self._raw: Any = None if tls else getattr(sock, "_sock", None)
         self._send_timeout_s = send_timeout_s
         self._lock = BoundedSemaphore(1)
-        self._parser = FrameParser()
-        self.broken = False
+        self._parser = FrameParser(max_message_bytes)
+        self._streak = 0  # bytes read since this reader last let other greenlets run
+        self.broken = ""  # why writing is over (a ConnectionEnded reason), once it is
+        self.unsent: memoryview | None = None  # the tail of an interrupted write
 
     def queue_bytes(self) -> int:
         """Return the bytes in the kernel send queue not yet acknowledged by the peer."""
@@ -248,59 +265,93 @@ class Connection:
         except OSError:
             return 0
 
-    def send(self, payload: bytes, opcode: int, *, fin: int = 1) -> tuple[int, int, int]:
+    def send(
+        self, payload: bytes, opcode: int, *, fin: int = 1, timeout_s: float | None = None
+    ) -> tuple[int, int, int]:
         """Send one frame; return ``(payload bytes, µs blocked in send, kernel queue bytes)``.
 
         Raises:
             ConnectionEnded: the socket failed, or the send timed out (the stream is then unusable).
         """
-        return len(payload), *self.send_encoded(encode_frame(opcode, payload, fin=bool(fin)))
+        return len(payload), *self.send_encoded(encode_frame(opcode, payload, fin=bool(fin)), timeout_s)
 
-    def send_encoded(self, data: bytes) -> tuple[int, int]:
-        """Write already-encoded frames in one go; return ``(µs blocked, kernel queue bytes)``.
+    def send_encoded(self, data: bytes, timeout_s: float | None = None) -> tuple[int, int]:
+        """Write already-encoded frames (after the tail of an interrupted write, if any).
+
+        Returns ``(µs blocked, kernel queue bytes)``. ``timeout_s`` (default: the send timeout)
+        bounds the wait for the lock and the write together.
 
         Raises:
-            ConnectionEnded: as :meth:`send`.
+            ConnectionEnded: ``send_timeout`` (the stream is unusable if a frame was started),
+                ``reset`` or ``error``.
         """
-        with self._lock:
+        timeout = self._send_timeout_s if timeout_s is None else timeout_s
+        started = time.perf_counter_ns()
+        if not self._lock.acquire(timeout=timeout):  # another write is stuck: ours never started
+            raise ConnectionEnded("send_timeout", stall_us=_us_since(started), queue_bytes=self.queue_bytes())
+        try:
             if self.broken:
-                raise ConnectionEnded("error")
-            started = time.perf_counter_ns()
-            try:
-                sent = 0
-                if self._raw is not None:
-                    try:
-                        sent = self._raw.send(data)
-                    except BlockingIOError:
-                        sent = 0
-                if sent < len(data):
-                    with gevent.Timeout(self._send_timeout_s, TimeoutError):
-                        self._sock.sendall(memoryview(data)[sent:])
-            except TimeoutError as exc:
-                self.broken = True
-                stall_us = (time.perf_counter_ns() - started) // 1000
-                raise ConnectionEnded(
-                    "send_timeout", stall_us=stall_us, queue_bytes=self.queue_bytes()
-                ) from exc
-            except (ConnectionResetError, BrokenPipeError) as exc:
-                self.broken = True
-                raise ConnectionEnded("reset") from exc
-            except OSError as exc:
-                self.broken = True
-                raise ConnectionEnded("error") from exc
-            stall_us = (time.perf_counter_ns() - started) // 1000
+                raise ConnectionEnded(self.broken)
+            if self.unsent is not None or self._raw is None or self._try_send(data):
+                remaining = max(0.0, timeout - (time.perf_counter_ns() - started) / 1e9)
+                self._write_all(data, remaining, started)
+            stall_us = _us_since(started)
+        finally:
+            self._lock.release()
         return stall_us, self.queue_bytes()
 
-    def recv_frame(self) -> Frame:
-        """Return the next ``(fin, opcode, payload)`` (blocking the calling greenlet only).
+    def _try_send(self, data: bytes) -> bool:
+        """Write what the kernel takes at once; return True if some of ``data`` is left to write."""
+        try:
+            sent = int(self._raw.send(data))
+        except BlockingIOError:
+            sent = 0
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            self.broken = "reset"
+            raise ConnectionEnded("reset") from exc
+        except OSError as exc:
+            self.broken = "error"
+            raise ConnectionEnded("error") from exc
+        if sent < len(data):
+            self.unsent = memoryview(data)[sent:]
+            return True
+        return False
+
+    def _write_all(self, data: bytes, timeout_s: float, started_ns: int) -> None:
+        """Write :attr:`unsent`, then ``data`` unless it is what is unsent, within ``timeout_s``."""
+        tail = self.unsent
+        views = [] if tail is None else [tail]
+        if tail is None or tail.obj is not data:
+            views.append(memoryview(data))
+        try:
+            with gevent.Timeout(timeout_s, TimeoutError):
+                for view in views:
+                    while view:
+                        self.unsent = view  # what is left if something interrupts this send
+                        view = view[self._sock.send(view) :]
+            self.unsent = None
+        except TimeoutError as exc:
+            self.broken = "send_timeout"
+            stall_us = _us_since(started_ns)
+            raise ConnectionEnded("send_timeout", stall_us=stall_us, queue_bytes=self.queue_bytes()) from exc
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            self.broken = "reset"
+            raise ConnectionEnded("reset") from exc
+        except OSError as exc:
+            self.broken = "error"
+            raise ConnectionEnded("error") from exc
+        # Anything else (GreenletExit, a user's own Timeout) propagates with the tail in ``unsent``.
+
+    def recv_message(self) -> Message:
+        """Return the next ``(opcode, payload)`` message or control frame (blocking this greenlet).
 
         Raises:
             ConnectionEnded: EOF or reset.
-            ProtocolViolation: the peer broke the framing rules.
+            ProtocolViolation: the server broke the protocol (see :mod:`loadtest.frames`).
         """
         parser = self._parser
-        frame = parser.next_frame()
-        while frame is None:
+        message = parser.next_message()
+        while message is None:
             try:
                 data = self._sock.recv(_RECV_CHUNK)
             except (ConnectionResetError, BrokenPipeError) as exc:
@@ -309,13 +360,20 @@ class Connection:
                 raise ConnectionEnded("error") from exc
             if not data:
                 raise ConnectionEnded("eof")
+            # gevent only switches when a recv would block: a server streaming a big message
+            # would keep this greenlet running; give the others a turn every _YIELD_BYTES. A
+            # positive sleep, because sleep(0) may resume us before the loop polls I/O and timers.
+            self._streak += len(data)
+            if self._streak >= _YIELD_BYTES:
+                self._streak = 0
+                gevent.sleep(_YIELD_S)
             parser.feed(data)
-            frame = parser.next_frame()
-        return frame
+            message = parser.next_message()
+        return message
 
     def close(self) -> None:
         """Close the socket (no close frame: the session sends that first when it can)."""
-        self.broken = True
+        self.broken = "error"
         try:
             self._sock.close()
         except OSError:

@@ -5,7 +5,11 @@ Every session ends in exactly one of three ways, and the summary counts each:
 * ``server``: the server's close frame came first; its code (1005 when it carried none).
 * ``client``: we sent the first close frame; the code we sent.
 * ``abnormal``: 1006, the connection ended with no close frame (reset, EOF, declared dead,
-  a send that timed out half-way through a frame).
+  a send that timed out half-way through a frame, a stop that could not finish a frame).
+
+Keys are bounded by construction: a close code is counted under its number only from 1000 to
+4999 (a server's code outside the codes allowed on the wire is a protocol violation the session
+answers with 1002), and an abnormal end under one of :data:`ABNORMAL_REASONS`.
 """
 
 from __future__ import annotations
@@ -46,8 +50,24 @@ ABNORMAL_REASONS: dict[str, str] = {
     "dead": "declared dead: no pong or reply in time (half-open)",
     "send_timeout": "a send timed out mid-frame; the connection could not be used again",
     "close_timeout": "our close frame was not answered in time",
+    "stopped_mid_send": "the run stopped in the middle of a frame that could not be finished in time",
+    "stopped": "the run stopped before the session could be closed in time",
+    "storm": "dropped on purpose by a reconnect storm",
     "error": "the socket failed",
+    "other": "ended without a close frame for another reason",
 }
+
+
+def code_key(code: int) -> str:
+    """Return the counter key of a close code: its number from 1000 to 4999, else ``other``."""
+    return str(code) if 1000 <= code <= 4999 else "other"
+
+
+def reason_key(reason: str) -> str:
+    """Return the counter key of an abnormal end's reason (``error`` when empty, ``other`` if unknown)."""
+    if not reason:
+        return "error"
+    return reason if reason in ABNORMAL_REASONS else "other"
 
 
 def meaning(code: int) -> str:

@@ -1,6 +1,9 @@
 """Stable classes of failed handshakes and their one-line hints.
 
 Locust groups failures by message, so a class and its detail never contain ids, ports or times.
+The set of classes is bounded by construction: ``http_100`` to ``http_599``, the named classes
+below, and ``protocol`` for any other answer (a server answering with random status numbers
+cannot grow our memory).
 """
 
 from __future__ import annotations
@@ -34,8 +37,21 @@ _HTTP_HINTS: dict[int, str] = {
 
 
 def http_class(status: int) -> str:
-    """Return the class of a handshake answered with HTTP ``status`` instead of 101."""
-    return f"http_{status}"
+    """Return the class of a handshake answered with HTTP ``status`` instead of 101.
+
+    A number outside 100-599 is not an HTTP status: the answer is not valid HTTP (``protocol``).
+    """
+    return f"http_{status}" if 100 <= status <= 599 else "protocol"
+
+
+def bounded_class(failure_class: str) -> str:
+    """Return ``failure_class`` if it is one of the bounded set of classes, else ``protocol``."""
+    if failure_class in HANDSHAKE_HINTS:
+        return failure_class
+    digits = failure_class[5:]
+    if failure_class.startswith("http_") and len(digits) == 3 and digits.isascii() and digits.isdigit():
+        return failure_class if "100" <= digits <= "599" else "protocol"
+    return "protocol"
 
 
 def hint(failure_class: str) -> str:

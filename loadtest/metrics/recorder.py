@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loadtest.metrics import close_codes
+from loadtest.metrics.handshake import bounded_class
 from loadtest.metrics.histogram import Histogram
 
 _US_PER_MS = 1000.0
@@ -41,6 +42,8 @@ ERROR_COUNTERS = (
     "bad_frames",
     "auth_failures",
     "gave_up",
+    "outstanding_at_end",  # requests still without a reply when their stopped user's session ended
+    "handshakes_at_end",  # handshakes still waiting for the 101 when their user was stopped
 )
 
 #: Plain counters, all starting at zero.
@@ -87,8 +90,8 @@ class Recorder:
             self.histograms[phase].record(value)
 
     def on_handshake_failure(self, failure_class: str) -> None:
-        """Record a handshake that failed, by its stable class."""
-        self.keyed["handshake_failures"][failure_class] += 1
+        """Record a handshake that failed, by its stable class (bounded: unknown classes are ``protocol``)."""
+        self.keyed["handshake_failures"][bounded_class(failure_class)] += 1
 
     def on_close(
         self,
@@ -104,11 +107,13 @@ class Recorder:
         self.counters["sessions_ended"] += 1
         self.concurrent -= 1
         if who == close_codes.ABNORMAL:
-            self.keyed["abnormal_reasons"][reason or "error"] += 1
-            key = f"abnormal:{reason or 'error'}"
+            reason = close_codes.reason_key(reason)
+            self.keyed["abnormal_reasons"][reason] += 1
+            key = f"abnormal:{reason}"
         else:
-            self.keyed["closes_server" if who == close_codes.SERVER else "closes_client"][str(code)] += 1
-            key = f"{who}:{code}"
+            code_key = close_codes.code_key(code)
+            self.keyed["closes_server" if who == close_codes.SERVER else "closes_client"][code_key] += 1
+            key = f"{who}:{code_key}"
         if lifetime_us is not None and idle_us is not None:
             ends = self.ends.get(key)
             if ends is None:

@@ -27,6 +27,14 @@ from loadtest.session import Session
 
 logger = logging.getLogger(__name__)
 
+#: How long a stop waits for a killed greenlet to finish its cleanup, even past the close budget.
+_KILL_WAIT_S = 0.5
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
 #: Server closes that end a session the way it was meant to end; anything else is a Locust failure.
 EXPECTED_SERVER_CODES = frozenset({1000, 1001})
 
@@ -79,6 +87,7 @@ class WebSocketUser(User):
         self._handshaking: Event | None = None
         self._open = Event()
         self._stopping = False
+        self._auth_failed = False  # the current session's auth message was refused or unanswered
 
     # -- hooks for subclasses --------------------------------------------------------------
     def on_session_open(self, session: Session) -> None:
@@ -94,19 +103,33 @@ class WebSocketUser(User):
         self._open.wait(self.options.connect_timeout_s)
 
     def on_stop(self) -> None:
-        """Close the session cleanly (1000, ``client``) and stop the lifecycle greenlet."""
+        """End the session within the close timeout, whatever it was doing, and stop the lifecycle.
+
+        The whole stop has one budget, the close timeout, so a run ends on time whatever the
+        connect timeout: a handshake in flight may finish in it (a session the server accepted is
+        then closed on both sides rather than lost in between), then the session finishes a frame
+        the stop cut in half (or aborts, ``stopped_mid_send``) and closes with 1000, or keeps
+        waiting for the answer to a close already sent. Every session that opened ends counted;
+        a handshake still unanswered is abandoned and counted in ``errors.handshakes_at_end``.
+        """
         self._stopping = True
+        deadline = time.monotonic() + self.options.close_timeout_s
         if self._handshaking is not None:
-            # A handshake the server may already have answered: let it finish (bounded), so the
-            # session is opened and closed on both sides rather than lost in between.
-            self._handshaking.wait(self.options.connect_timeout_s)
+            self._handshaking.wait(_left(deadline))
         session = self.ws
-        if session is not None and session.is_open:
-            session.close(1000, "")
+        if session is not None:
+            session.stop(_left(deadline))
         # No greenlet outlives its user: the lifecycle (reader) and a running opener both end here.
         for greenlet in (self._opener, self._lifecycle_greenlet):
             if greenlet is not None:
-                greenlet.kill(block=True, timeout=self.options.close_timeout_s)
+                greenlet.kill(block=True, timeout=max(_left(deadline), _KILL_WAIT_S))
+        session = self.ws
+        if session is None:
+            return
+        if session.opened_ns and session.end is None:  # opened while we were stopping it
+            session.declare_dead("stopped")
+        elif not session.opened_ns and session.failure_class is None and not session.ended.is_set():
+            self.recorder.count("handshakes_at_end")  # killed while waiting for the server's 101
 
     def wait_open(self, timeout_s: float | None = None) -> Session | None:
         """Return the open session, waiting up to ``timeout_s`` (default: the connect timeout)."""
@@ -175,6 +198,7 @@ class WebSocketUser(User):
         )
         if reply is None:
             self.recorder.count("auth_failures")
+            self._auth_failed = True
             return False
         return True
 
@@ -196,6 +220,12 @@ class WebSocketUser(User):
     def _report_end(self, session: Session) -> None:
         assert session.end is not None
         who, code, reason = session.end
+        violation = session.violation
+        if violation is not None:  # we closed because the server broke the protocol: a failure
+            meaning = close_codes.meaning(violation.code)
+            text = f"we closed {violation.code} ({meaning}): {violation.detail}"
+            self._fire("session", session.lifetime_s * 1000.0, 0, SessionClosed(text))
+            return
         if who == close_codes.CLIENT or (who == close_codes.SERVER and code in EXPECTED_SERVER_CODES):
             return
         if reason == "storm":  # a drop we caused on purpose (reconnect_storm): not a failure
@@ -209,6 +239,7 @@ class WebSocketUser(User):
     def _on_opened(self, opener: gevent.Greenlet) -> None:
         session = self.ws
         if opener.value and session is not None and session.is_open:
+            self._recovered()  # back once the session is usable: authenticated, hooks run
             self._open.set()
 
     def _read(self, session: Session) -> None:
@@ -249,7 +280,7 @@ class WebSocketUser(User):
             session.declare_dead(reason)
 
     def _lifecycle(self) -> None:
-        failures = 0
+        failures = 0  # consecutive failed handshakes and refused authentications
         while not self._stopping:
             storm = self._storm_of_loss()
             if storm is not None:
@@ -260,35 +291,48 @@ class WebSocketUser(User):
                 session.close(1000, "", wait=False)
                 return
             if session is not None:
-                failures = 0
-                self._recovered()
-                # Authentication and on_session_open need replies, so they run beside the reader
-                # (a short-lived greenlet); tasks see the session only once they succeeded.
-                self._opener = opener = gevent.spawn(self._after_open, session)
-                opener.link_value(self._on_opened)
-                self._read(session)
-                self._open.clear()
-                opener.kill(block=True, timeout=self.options.close_timeout_s)
-                self._opener = None
+                working = self._run_session(session)
                 if self._stopping:
                     return
                 self._report_end(session)
                 assert session.end is not None
-                if session.end[0] != close_codes.CLIENT:
-                    self._lost()
-                if session.end[:2] == (close_codes.SERVER, 1000) and not self.reconnect_after_normal_close:
-                    return
-                delay_s = self.reconnect.delay_s(0)
-            else:
-                failures += 1
-                if storm is not None and self.ws is not None and self.ws.failure_class:
-                    storm.failures[self.ws.failure_class] += 1
-                if self.reconnect.gives_up(failures):
-                    self.gave_up = True
-                    if storm is not None:
-                        storm.gave_up += 1
-                    self.recorder.count("gave_up")
-                    logger.warning("a user gave up after %d consecutive failed connects", failures)
-                    return
-                delay_s = self.reconnect.delay_s(failures)
-            gevent.sleep(delay_s)
+                if not self._auth_failed:
+                    failures = 0
+                    # Only a session that was open and working is a loss a storm is made of: an
+                    # auth-failure loop or a refused hook is not the server dropping its fleet.
+                    if working and session.end[0] != close_codes.CLIENT:
+                        self._lost()
+                    normal = session.end[:2] == (close_codes.SERVER, 1000)
+                    if normal and not self.reconnect_after_normal_close:
+                        return
+                    gevent.sleep(self.reconnect.delay_s(0))
+                    continue
+            elif storm is not None and self.ws is not None and self.ws.failure_class:
+                storm.failures[self.ws.failure_class] += 1
+            failures += 1  # a failed handshake, or a session whose authentication failed
+            if self.reconnect.gives_up(failures):
+                self.gave_up = True
+                if storm is not None:
+                    storm.gave_up += 1
+                self.recorder.count("gave_up")
+                logger.warning(
+                    "a user gave up after %d consecutive failed connects or authentications", failures
+                )
+                return
+            gevent.sleep(self.reconnect.delay_s(failures))
+
+    def _run_session(self, session: Session) -> bool:
+        """Authenticate and run the open hook beside the reader, read until the end.
+
+        Authentication and ``on_session_open`` need replies, so they run beside the reader (a
+        short-lived greenlet); tasks see the session only once they succeeded. Returns True if
+        they did (the session was working).
+        """
+        self._auth_failed = False
+        self._opener = opener = gevent.spawn(self._after_open, session)
+        opener.link_value(self._on_opened)
+        self._read(session)
+        self._open.clear()
+        opener.kill(block=True, timeout=self.options.close_timeout_s)
+        self._opener = None
+        return bool(opener.successful() and opener.value)

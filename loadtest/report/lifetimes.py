@@ -4,6 +4,11 @@ A proxy or load balancer that closes idle connections (nginx ``proxy_read_timeou
 default; cloud LB idle timeouts) leaves a signature: many sessions of one end class, all ending
 at nearly the same idle age. We report such a cluster with its age, so the user knows which
 timeout to raise or which heartbeat interval to pick (shorter than the age).
+
+Not crying wolf: an idle timeout drops the connection (1006: EOF or reset) or closes it as going
+away (1001), and only after the session was idle for a while. A server close that names another
+cause (1008 auth, 1009 too big, 1011 after a reply...) or sessions that were busy until they
+ended (idle for under :data:`MIN_IDLE_S`) are never suspects, however tightly they cluster.
 """
 
 from __future__ import annotations
@@ -16,8 +21,12 @@ from loadtest.metrics.histogram import Histogram
 MIN_SESSIONS = 3
 #: ...and their idle ages must lie within this fraction of the median (or 0.5 s, if larger).
 SPREAD = 0.15
-#: Ends we caused ourselves (a storm's drop, a missing pong, a stuck send): never a proxy's timeout.
-OWN_DROPS = frozenset({"storm", "dead", "send_timeout"})
+#: Ends we caused ourselves (a storm's drop, a missing pong, a stuck send, a stop): never a proxy's timeout.
+OWN_DROPS = frozenset({"storm", "dead", "send_timeout", "stopped", "stopped_mid_send"})
+#: The one server close code an idle timeout sends (going away); an abnormal end is the other form.
+IDLE_CLOSE_CODES = frozenset({1001})
+#: Sessions idle for less than this when they ended were not dropped for being idle.
+MIN_IDLE_S = 1.0
 
 
 def end_rows(ends: dict[str, tuple[Histogram, Histogram]]) -> list[dict[str, Any]]:
@@ -53,11 +62,15 @@ def idle_timeout_suspects(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Return end classes whose sessions cluster at one idle age: a likely proxy/LB idle timeout."""
     suspects = []
     for row in rows:
-        if row["who"] == "client" or row["reason"] in OWN_DROPS or row["count"] < MIN_SESSIONS:
+        if row["count"] < MIN_SESSIONS or row["who"] == "client":
+            continue
+        if row["who"] == "abnormal" and row["reason"] in OWN_DROPS:
+            continue
+        if row["who"] == "server" and row["code"] not in IDLE_CLOSE_CODES:
             continue
         idle = row["idle_age_s"]
         p10, p50, p90 = idle["p10"], idle["p50"], idle["p90"]
-        if p10 is None or p50 is None or p90 is None or p50 <= 0:
+        if p10 is None or p50 is None or p90 is None or p10 < MIN_IDLE_S:
             continue
         if p90 - p10 <= max(0.5, SPREAD * p50):
             closed = "without a close frame" if row["who"] == "abnormal" else f"with {row['code']}"

@@ -168,3 +168,26 @@ def test_users_stopped_mid_handshake_still_count_what_the_server_opened(serve) -
     assert s["sessions"]["opened"] == stats["sessions"]["opened"] == 4
     assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 4}
     assert _live_user_greenlets() == []
+
+
+def test_auth_failures_count_toward_max_attempts_and_are_not_a_storm(serve) -> None:
+    """An auth-failure reconnect loop gives up after --ws-reconnect-max-attempts; no storm is claimed."""
+    server = serve("--token", "s3cret", "--auth-mode", "message")
+
+    class Refused(WebSocketUser):
+        wait_time = constant(0.05)
+        backoff = Backoff(strategy="fixed", base_s=0.05, max_attempts=3)
+        session_options = SessionOptions(token="wrong", token_mode="message")
+
+        @task
+        def echo(self) -> None:
+            session = self.wait_open(0.1)
+            if session is not None:
+                session.request({"type": "echo"})
+
+    environment, s = _run(Refused, server.url, 5, 2.0)
+    assert s["sessions"]["opened"] == 15  # 3 attempts each, then the users gave up
+    assert s["errors"]["auth_failures"] == 15 and s["errors"]["gave_up"] == 5
+    assert environment.stats.get("auth", "WS").num_failures == 15
+    assert state_for(environment).storms.storms == []  # sessions that never worked are no storm
+    assert settled_stats(server)["auth"] == {"ok": 0, "failed": 15}

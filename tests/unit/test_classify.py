@@ -250,7 +250,7 @@ def test_check_upgrade_subprotocol_chosen_but_not_offered() -> None:
     assert failure.detail == "subprotocol mismatch: the server picked one we did not offer"
 
 
-# -- Connection.recv_frame over a scripted socket (no network) ------------------------------------
+# -- Connection.recv_message over a scripted socket (no network) ------------------------------------
 
 
 class _FakeSocket:
@@ -286,7 +286,7 @@ def _server_frame(opcode: int, payload: bytes) -> bytes:
 def test_one_recv_serves_every_frame_it_holds() -> None:
     wire = b"".join(_server_frame(ABNF.OPCODE_TEXT, b"m%d" % i) for i in range(5))
     conn, sock = _connection([wire])
-    assert [conn.recv_frame() for _ in range(5)] == [(1, ABNF.OPCODE_TEXT, b"m%d" % i) for i in range(5)]
+    assert [conn.recv_message() for _ in range(5)] == [(ABNF.OPCODE_TEXT, b"m%d" % i) for i in range(5)]
     assert sock.recv_calls == 1
 
 
@@ -299,14 +299,14 @@ def test_one_recv_serves_every_frame_it_holds() -> None:
         (OSError(errno.EBADF, "bad fd"), "error"),
     ],
 )
-def test_recv_frame_ends_connection(error: bytes | BaseException, reason: str) -> None:
+def test_recv_message_ends_connection(error: bytes | BaseException, reason: str) -> None:
     conn, _ = _connection([error])
     with pytest.raises(ConnectionEnded) as info:
-        conn.recv_frame()
+        conn.recv_message()
     assert info.value.reason == reason
 
 
-def test_recv_frame_reassembles_frames_split_across_chunks() -> None:
+def test_recv_message_reassembles_frames_split_across_chunks() -> None:
     wire = (
         _server_frame(ABNF.OPCODE_TEXT, b"hello")
         + _server_frame(ABNF.OPCODE_BINARY, b"x" * 300)  # 16-bit extended length
@@ -317,16 +317,16 @@ def test_recv_frame_reassembles_frames_split_across_chunks() -> None:
     chunks: list[bytes | BaseException] = [wire[:1], wire[1:3], wire[3:9], wire[9:200], wire[200:], b""]
     conn, _ = _connection(chunks)
 
-    frames = [conn.recv_frame() for _ in range(4)]
+    frames = [conn.recv_message() for _ in range(4)]
 
     assert frames == [
-        (1, ABNF.OPCODE_TEXT, b"hello"),
-        (1, ABNF.OPCODE_BINARY, b"x" * 300),
-        (1, ABNF.OPCODE_BINARY, b"y" * 70_000),
-        (1, ABNF.OPCODE_CLOSE, b"\x03\xf3bye"),
+        (ABNF.OPCODE_TEXT, b"hello"),
+        (ABNF.OPCODE_BINARY, b"x" * 300),
+        (ABNF.OPCODE_BINARY, b"y" * 70_000),
+        (ABNF.OPCODE_CLOSE, b"\x03\xf3bye"),
     ]
     with pytest.raises(ConnectionEnded) as info:
-        conn.recv_frame()
+        conn.recv_message()
     assert info.value.reason == "eof"
 
 

@@ -150,6 +150,8 @@ def test_build_summary_exact() -> None:
             "bad_frames": 0,
             "auth_failures": 0,
             "gave_up": 0,
+            "outstanding_at_end": 0,
+            "handshakes_at_end": 0,
         },
         "rtt_ms": _exact(0.137, 1.0, 1.9),
         "ping_rtt_ms": _none_summary(),

@@ -1,0 +1,200 @@
+"""The end of a session: the closing handshake, stops and protocol violations.
+
+A mixin of :class:`loadtest.session.Session` (kept apart so each module reads in one sitting).
+Every session that opened ends exactly once, through :meth:`Closing._finish`, as ``server``,
+``client`` or ``abnormal`` (see :mod:`loadtest.metrics.close_codes`). The rules (RFC 6455 §5.5.1,
+§7; docs/core.md):
+
+* once the server's close frame is read, the session ended as the server's close with that
+  code, whatever happens to our echo of it (recorded first, echoed after);
+* after our own close frame nothing is sent (no data, no pong) except what finishes it;
+* a server that breaks the protocol gets our close with 1002 (1007 for invalid UTF-8, 1009 for a
+  message over the limit) without waiting, and :attr:`violation` says what it did;
+* a stop has one budget, the close timeout: a frame the stop cut in half is finished or the
+  connection aborted (``stopped_mid_send``), never followed by another frame, and a close under
+  way keeps waiting for its answer until the deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import time
+from typing import TYPE_CHECKING
+
+from loadtest.errors import ConnectionEnded
+from loadtest.exchange import Reply, SessionEnded
+from loadtest.frames import OP_CLOSE, ProtocolViolation, parse_close, valid_close_code
+from loadtest.metrics import close_codes
+
+if TYPE_CHECKING:
+    from gevent.event import Event
+
+    from loadtest.config import SessionOptions
+    from loadtest.correlation import Correlator
+    from loadtest.metrics.recorder import Recorder
+    from loadtest.transport import Connection
+
+#: The error counter a violation adds to, by the close code it is answered with.
+_VIOLATION_COUNTERS = {1002: "bad_frames", 1007: "bad_utf8"}
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+class Closing:
+    """Closing, stopping and ending methods of a session (see the module docstring)."""
+
+    # The state this part writes lives here (set up by Session.__init__); slots keep an idle
+    # session small.
+    __slots__ = ("end", "violation", "ended_ns", "_orphans", "_sendable", "_closing", "_close_sent")
+    end: tuple[str, int, str] | None  # (who, code, reason)
+    violation: ProtocolViolation | None
+    ended_ns: int
+    _orphans: dict[Reply, tuple[str, int]] | None  # requests whose requester was stopped
+    _sendable: bool  # open, not closing, not ended, writes not failed
+    _closing: int | None  # the code of our close frame, once we started sending it
+    _close_sent: bool  # ... and once it was written whole
+
+    if TYPE_CHECKING:
+        options: SessionOptions
+        recorder: Recorder
+        ended: Event
+        _conn: Connection | None
+        _replies: Correlator[Reply]
+        _typed: dict[str, Reply]
+        _interrupted: bytes | None
+
+        @property
+        def lifetime_s(self) -> float: ...
+        @property
+        def idle_age_s(self) -> float: ...
+        def _finish_interrupted(self, timeout_s: float, abort_reason: str) -> bool: ...
+        def _count_interrupted(self, conn: Connection) -> None: ...
+
+    def _on_close_frame(self, data: bytes) -> None:
+        code, reason = parse_close(data)  # the parser has checked it: no violation here
+        if self._close_sent:  # the answer to our close
+            self._finish(close_codes.CLIENT, self._closing or 1000, "")
+            return
+        # The server closed first: that is how the session ended, whatever happens to the echo
+        # of its code (RFC 6455 §5.5.1), which is not sent if our own close is under way.
+        self._finish(close_codes.SERVER, code, reason, echo=data[:2] if self._closing is None else None)
+
+    def _violated(self, violation: ProtocolViolation) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): close with the violation's code, without waiting."""
+        if self.violation is None:
+            self.violation = violation
+        counter = _VIOLATION_COUNTERS.get(violation.code)
+        if counter:
+            self.recorder.count(counter)
+        deadline = time.monotonic() + self.options.close_timeout_s
+        self._close(violation.code, close_codes.meaning(violation.code), False, deadline, "send_timeout")
+
+    def close(
+        self, code: int = 1000, reason: str = "", *, wait: bool = True, timeout_s: float | None = None
+    ) -> None:
+        """Send a close frame (once) and wait for the server's answer.
+
+        Args:
+            code, reason: what the close frame says (the reason is cut to 123 bytes).
+            wait: wait for the answer; else the connection is closed right after our frame.
+            timeout_s: the budget for finishing an interrupted frame, writing ours and waiting for
+                the answer (default: the close timeout). Unanswered in time, the session still
+                ends as ``client`` with our code: we closed first.
+
+        Raises:
+            ValueError: ``code`` may not be sent (1004-1006, 1015, or outside 1000-1014 and 3000-4999).
+        """
+        if not valid_close_code(code):
+            raise ValueError(
+                f"close code {code} may not be sent (RFC 6455 §7.4): use 1000-1003, 1007-1014 or 3000-4999"
+            )
+        budget = self.options.close_timeout_s if timeout_s is None else timeout_s
+        self._close(code, reason, wait, time.monotonic() + budget, "send_timeout")
+
+    def stop(self, timeout_s: float) -> None:
+        """End the session within ``timeout_s`` because its user stops; it always ends counted.
+
+        A frame the stop cut in half is finished, then the session closes with 1000; when it
+        cannot be finished in time, the connection is aborted (abnormal, ``stopped_mid_send``)
+        and the messages written whole are counted. A close already under way keeps waiting for
+        its answer until the deadline.
+        """
+        if self._conn is None or self.end is not None:
+            return
+        self._close(1000, "", True, time.monotonic() + timeout_s, "stopped_mid_send")
+        if self.end is None:  # another greenlet is still writing our close frame
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, "stopped")
+
+    def _close(self, code: int, reason: str, wait: bool, deadline: float, abort_reason: str) -> None:
+        conn = self._conn
+        if conn is None or self.end is not None:
+            return
+        fallback = abort_reason  # how the session ends if our close frame never got out whole
+        if self._closing is None:
+            self._closing = code
+            self._sendable = False
+            if self._interrupted is not None and not self._finish_interrupted(_left(deadline), abort_reason):
+                return
+            payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
+            try:
+                conn.send(payload, OP_CLOSE, timeout_s=_left(deadline))
+            except ConnectionEnded as ended:
+                # reset: the server has gone; the reader may still find its close frame or the EOF
+                fallback = abort_reason if ended.reason == "send_timeout" else ended.reason
+                if ended.reason != "reset":
+                    wait = False
+            else:
+                self._close_sent = True
+        if wait:
+            self.ended.wait(_left(deadline))
+        if self.end is None and self._close_sent:  # unanswered in time: we still closed first
+            self._finish(close_codes.CLIENT, self._closing or code, "")
+        elif self.end is None:
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, fallback)
+
+    def declare_dead(self, reason: str = "dead") -> None:
+        """End the session as abnormal (1006) without a close frame: it is half-open or unusable."""
+        self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, reason)
+
+    def _finish(self, who: str, code: int, reason: str, *, echo: bytes | None = None) -> None:
+        if self.end is not None:
+            return
+        self.end = (who, code, reason)
+        self._sendable = False
+        self.ended_ns = time.perf_counter_ns()
+        conn = self._conn
+        cut = False
+        if conn is not None and self._interrupted is not None:
+            cut = True
+            self._count_interrupted(conn)  # what got out whole; the cut frame is never finished now
+        self.recorder.on_close(
+            who, code, reason, lifetime_us=int(self.lifetime_s * 1e6), idle_us=int(self.idle_age_s * 1e6)
+        )
+        if conn is not None:
+            if echo is not None and not cut:
+                # The server's close is recorded already: an echo that cannot be written changes
+                # nothing (RFC 6455 §7.1.1 lets us just close the connection).
+                with contextlib.suppress(ConnectionEnded):
+                    conn.send(echo, OP_CLOSE, timeout_s=self.options.close_timeout_s)
+            conn.close()
+        ended = SessionEnded("the session ended before the reply")
+        self._replies.fail_all(lambda waiter: self._fail_waiter(waiter, ended))
+        for waiter in self._typed.values():
+            waiter.set(ended)
+        self._typed.clear()
+        self.ended.set()
+
+    def _adopt(self, waiter: Reply, name: str, size: int) -> None:
+        """Make a request whose requester was stopped an orphan the reader reports (see exchange)."""
+        if self._orphans is None:
+            self._orphans = {}  # created on first use: most sessions never need it
+        self._orphans[waiter] = (name, size)
+
+    def _fail_waiter(self, waiter: Reply, ended: SessionEnded) -> None:
+        if self._orphans is not None and self._orphans.pop(waiter, None) is not None:
+            self.recorder.count("outstanding_at_end")  # no one waits for it: the stop ended it
+        else:
+            waiter.set(ended)
