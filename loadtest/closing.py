@@ -133,6 +133,7 @@ class Closing:
         if conn is None or self.end is not None:
             return
         fallback = abort_reason  # how the session ends if our close frame never got out whole
+        sent_ns = 0
         if self._closing is None:
             self._closing = code
             self._sendable = False
@@ -148,12 +149,15 @@ class Closing:
                     wait = False
             else:
                 self._close_sent = True
+                sent_ns = time.perf_counter_ns()
         if wait:
             self.ended.wait(_left(deadline))
         if self.end is None and self._close_sent:  # unanswered in time: we still closed first
             self._finish(close_codes.CLIENT, self._closing or code, "")
         elif self.end is None:
             self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, fallback)
+        if sent_ns and self.ended_ns:  # the closing handshake this call started, answered or not
+            self.recorder.on_close_handshake(max(0, self.ended_ns - sent_ns) // 1000)
 
     def declare_dead(self, reason: str = "dead") -> None:
         """End the session as abnormal (1006) without a close frame: it is half-open or unusable."""

@@ -29,6 +29,8 @@ HISTOGRAMS: dict[str, tuple[int, float]] = {
     "connect_upgrade": (3_600_000_000, _US_PER_MS),
     "send_stall": (3_600_000_000, _US_PER_MS),
     "send_queue_bytes": (1 << 36, 1.0),  # bytes
+    "close": (3_600_000_000, _US_PER_MS),  # our close frame written -> the session ended
+    "reconnect_delay": (3_600_000_000, _US_PER_MS),  # the backoff a user waited before reconnecting
 }
 
 #: Counters of things that went wrong (the summary's ``errors`` section, in this order).
@@ -163,6 +165,14 @@ class Recorder:
     def on_rtt_scheduled(self, delay_us: int) -> None:
         """Record a reply's delay from the time its request was scheduled to be sent."""
         self.histograms["rtt_scheduled"].record(delay_us)
+
+    def on_close_handshake(self, elapsed_us: int) -> None:
+        """Record how long our close frame took to be answered (or to time out)."""
+        self.histograms["close"].record(elapsed_us)
+
+    def on_reconnect_delay(self, delay_us: int) -> None:
+        """Record a backoff delay a user waits before its next handshake."""
+        self.histograms["reconnect_delay"].record(delay_us)
 
     def on_ping_rtt(self, rtt_us: int) -> None:
         """Record the round trip of a ping matched to its pong."""

@@ -305,7 +305,7 @@ class WebSocketUser(User):
                     normal = session.end[:2] == (close_codes.SERVER, 1000)
                     if normal and not self.reconnect_after_normal_close:
                         return
-                    gevent.sleep(self.reconnect.delay_s(0))
+                    self._back_off(self.reconnect.delay_s(0))
                     continue
             elif storm is not None and self.ws is not None and self.ws.failure_class:
                 storm.failures[self.ws.failure_class] += 1
@@ -319,7 +319,12 @@ class WebSocketUser(User):
                     "a user gave up after %d consecutive failed connects or authentications", failures
                 )
                 return
-            gevent.sleep(self.reconnect.delay_s(failures))
+            self._back_off(self.reconnect.delay_s(failures))
+
+    def _back_off(self, delay_s: float) -> None:
+        """Wait the reconnect delay (recorded: the summary's ``reconnects.delay_ms``)."""
+        self.recorder.on_reconnect_delay(int(delay_s * 1e6))
+        gevent.sleep(delay_s)
 
     def _run_session(self, session: Session) -> bool:
         """Authenticate and run the open hook beside the reader, read until the end.

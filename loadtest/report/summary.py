@@ -80,6 +80,8 @@ def build(
             "tls": hist["connect_tls"].summary(),
             "upgrade": hist["connect_upgrade"].summary(),
         },
+        "close_ms": hist["close"].summary(),
+        "reconnects": {"delay_ms": hist["reconnect_delay"].summary()},
         "backpressure": {
             "send_queue_bytes": _short(hist["send_queue_bytes"].summary()),
             "send_stall_ms": _short(hist["send_stall"].summary()),

@@ -161,6 +161,8 @@ def test_build_summary_exact() -> None:
             "tls": {"count": 1, "min": 0.7, "p50": 0.7, "p90": 0.7, "p99": 0.7, "p999": 0.7, "max": 0.7},
             "upgrade": _exact(0.6, 1.1, 1.4),
         },
+        "close_ms": _none_summary(),
+        "reconnects": {"delay_ms": _none_summary()},
         "backpressure": {
             "send_queue_bytes": {"p50": 1_000.0, "p99": 1_500.0, "max": 1_500.0},
             "send_stall_ms": {"p50": 0.08, "p99": 2.0, "max": 2.0},
