@@ -56,6 +56,10 @@ class WebSocketUser(User):
         backoff: override the ``--ws-reconnect*`` strategy for this class.
         reconnect_after_normal_close: reconnect after the server's 1000 close (the guide says no;
             a soak usually wants its sessions back, so the default is yes).
+        default_max_attempts: give up after this many consecutive failed connects when
+            ``--ws-reconnect-max-attempts`` is 0 (0: never).
+        scenario_options: the scenario option groups this class uses (``"heartbeat"``,
+            ``"burst"``, ``"storm"``...): their ``--ws-*`` fields show in the web UI form.
     """
 
     abstract = True
@@ -65,6 +69,7 @@ class WebSocketUser(User):
     reconnect_after_normal_close: ClassVar[bool] = True
     #: consecutive failed connects before giving up when --ws-reconnect-max-attempts is 0 (never)
     default_max_attempts: ClassVar[int] = 0
+    scenario_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
