@@ -74,9 +74,6 @@ def test_on_message_gets_pushes_parsed_one_array_element_per_call(serve) -> None
     runner.start(1, spawn_rate=1)
     gevent.sleep(1.0)
     runner.quit()
-    assert received == [
-        {"type": "a"},
-        {"type": "b"},
-        "plain",
-        b"\x00\x01",
-    ]  # the bad JSON is counted, not delivered
+    assert received == [{"type": "a"}, {"type": "b"}, "plain", b"\x00\x01"]  # not the bad JSON...
+    run.sample_now(environment)
+    assert state_for(environment).aggregate.total.counters["bad_json"] == 1  # ...which is counted
