@@ -17,6 +17,13 @@ def _serve(argv: Sequence[str]) -> int:
     return server_main(argv, prog=f"{PROG} serve")
 
 
+def _doctor(argv: Sequence[str]) -> int:
+    """Check one endpoint the way the troubleshooting guide walks it."""
+    from loadtest.doctor import main as doctor_main
+
+    return doctor_main(argv, prog=f"{PROG} doctor")
+
+
 def _options(argv: Sequence[str]) -> int:
     """Print every --ws-* option: its variable, default, scope, web UI field and help."""
     import argparse
@@ -49,6 +56,10 @@ def version_text() -> str:
 SUBCOMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
     "serve": ("run the embedded WebSocket target server (echo, faults, /stats)", _serve),
     "options": ("list every --ws-* option: variable, default, scope, web UI field, help", _options),
+    "doctor": (
+        "check one endpoint step by step: DNS, TCP, TLS, upgrade, Origin, ping, message, close",
+        _doctor,
+    ),
 }
 
 

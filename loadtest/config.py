@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -208,3 +210,28 @@ def _check_handshake_values(options: SessionOptions) -> None:
             raise ConfigError(f"--ws-subprotocol {subprotocol!r} is not a valid subprotocol name")
     if options.token is not None:
         _one_line("--ws-token", options.token)
+
+
+def check_tls_files(session: SessionOptions) -> None:
+    """Load the TLS files a session would use, so a missing or broken one is one sentence now.
+
+    Raises:
+        ConfigError: a file does not exist, or the files do not load together.
+    """
+    for flag, path in (
+        ("--ws-ca-file", session.ca_file),
+        ("--ws-client-cert", session.client_cert),
+        ("--ws-client-key", session.client_key),
+    ):
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"{flag} {path!r} does not exist or is not a file: give the path of a PEM file")
+    try:
+        if session.ca_file:
+            ssl.create_default_context(cafile=session.ca_file)
+        if session.client_cert:
+            ssl.create_default_context().load_cert_chain(session.client_cert, session.client_key)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        which = "--ws-client-cert/--ws-client-key" if session.client_cert else "--ws-ca-file"
+        raise ConfigError(
+            f"{which} could not be loaded ({exc}): give PEM files that belong together"
+        ) from exc

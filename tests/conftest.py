@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator  # noqa: E402
 import pytest  # noqa: E402
 
 from loadtest.server.process import EmbeddedServer  # noqa: E402
+from tests.nginx import nginx  # noqa: E402, F401 (a fixture: a real nginx in front of a port)
 
 #: Every wait in the tests is a multiple of this unit; raise it on a slow machine.
 UNIT_S = float(os.environ.get("LOADTEST_TEST_TIMEOUT_FACTOR", "1"))

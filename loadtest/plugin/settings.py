@@ -10,12 +10,11 @@ folders are created and probed for writing, so a typo costs a second, not a fini
 from __future__ import annotations
 
 import os
-import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest import options as ws_options
-from loadtest.config import SessionOptions
+from loadtest.config import SessionOptions, check_tls_files
 from loadtest.errors import ConfigError
 from loadtest.metrics.backoff import Backoff
 from loadtest.plugin.scale import SourceIPs
@@ -52,7 +51,7 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
         ConfigError: the first unusable value, saying how to fix it.
     """
     session = ws_options.session_options(parsed)
-    _check_tls_files(session)
+    check_tls_files(session)
     settings = RunSettings(
         session_options=session,
         backoff=ws_options.backoff(parsed),
@@ -79,26 +78,6 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
             if path:
                 check_writable(path, flag)
     return settings
-
-
-def _check_tls_files(session: SessionOptions) -> None:
-    for flag, path in (
-        ("--ws-ca-file", session.ca_file),
-        ("--ws-client-cert", session.client_cert),
-        ("--ws-client-key", session.client_key),
-    ):
-        if path and not os.path.isfile(path):
-            raise ConfigError(f"{flag} {path!r} does not exist or is not a file: give the path of a PEM file")
-    try:
-        if session.ca_file:
-            ssl.create_default_context(cafile=session.ca_file)
-        if session.client_cert:
-            ssl.create_default_context().load_cert_chain(session.client_cert, session.client_key)
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        which = "--ws-client-cert/--ws-client-key" if session.client_cert else "--ws-ca-file"
-        raise ConfigError(
-            f"{which} could not be loaded ({exc}): give PEM files that belong together"
-        ) from exc
 
 
 def check_writable(path: str, flag: str) -> None:

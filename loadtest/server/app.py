@@ -65,8 +65,9 @@ class TargetConnection(ServerConnection):
         Counting here, not in the handler, counts every message that reached the server, even
         those still queued when the connection closes (the handler never sees those).
         """
-        self.last_activity = self.loop.time()
         opcode = getattr(event, "opcode", None)
+        if not self.target.options.idle_ignores_pings or opcode not in (Opcode.PING, Opcode.PONG):
+            self.last_activity = self.loop.time()
         if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             self.partial_bytes += len(event.data)
             if opcode is Opcode.CONT or not event.fin:

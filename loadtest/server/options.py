@@ -35,6 +35,7 @@ class ServerOptions:
     drop_after: float = 0.0
     idle_timeout: float | None = None
     idle_close_code: int | None = None
+    idle_ignores_pings: bool = False
     reject_every: int | None = None
     reject_status: int | None = None
     allowed_origins: tuple[str, ...] = ()
@@ -85,6 +86,8 @@ class ServerOptions:
             raise ValueError("--close-reason must be at most 123 bytes of UTF-8.")
         if self.close_reason and self.close_every is None:
             raise ValueError("--close-reason needs --close-every and --close-code.")
+        if self.idle_ignores_pings and self.idle_timeout is None:
+            raise ValueError("--idle-ignores-pings needs --idle-timeout.")
         if self.idle_close_code is not None and self.idle_timeout is None:
             raise ValueError("--idle-close-code needs --idle-timeout.")
         if (self.reject_every is None) != (self.reject_status is None):
@@ -197,6 +200,11 @@ def build_parser(prog: str = "python -m loadtest.server") -> argparse.ArgumentPa
         type=int,
         metavar="CODE",
         help="close idle sessions with CODE instead of aborting",
+    )
+    faults.add_argument(
+        "--idle-ignores-pings",
+        action="store_true",
+        help="with --idle-timeout: only data frames count as activity (like some load balancers)",
     )
     faults.add_argument(
         "--drop-all-at", type=float, metavar="SECONDS", help="abort all sessions once, at SECONDS"
