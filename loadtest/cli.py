@@ -30,6 +30,13 @@ def _options(argv: Sequence[str]) -> int:
     return 0
 
 
+def _har(argv: Sequence[str]) -> int:
+    """Write a locustfile that replays the WebSocket connections of a HAR file."""
+    from loadtest.har.command import main as har_main  # no Locust import: fast, and no gevent patching
+
+    return har_main(argv, prog=f"{PROG} har")
+
+
 def version_text() -> str:
     """Return this package's version and those of the parts it runs on."""
     import platform
@@ -49,6 +56,7 @@ def version_text() -> str:
 SUBCOMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
     "serve": ("run the embedded WebSocket target server (echo, faults, /stats)", _serve),
     "options": ("list every --ws-* option: variable, default, scope, web UI field, help", _options),
+    "har": ("write a locustfile replaying the WebSocket connections of a browser's HAR file", _har),
 }
 
 

@@ -26,6 +26,7 @@ Only the client's messages are replayed; the server's are read to find the corre
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -148,12 +149,19 @@ def correlation(frames: tuple[Frame, ...]) -> tuple[str | None, set[int]]:
 
 
 def _json(text: str) -> Any:
+    """Return the JSON object or array in ``text``, or None to send it as the recorded text."""
     if text[:1] not in ("{", "["):
         return None
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # also integers beyond 64 bits: kept as text
+        value = json.loads(text, parse_constant=_no_constant)  # exact: big integers stay integers
+        orjson.dumps(value)  # what the replay sends with: no integer beyond 64 bits
+    except (ValueError, TypeError):
         return None
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _same(a: Any, b: Any) -> bool:
