@@ -87,3 +87,10 @@ def test_long_and_odd_messages_survive_the_round_trip() -> None:
     assert max(len(line) for line in text.splitlines()) <= 110
     assert 'B64(\n            "AAECAwQF' in text and 'b"\\x00short\\xff"' in text
 
+
+def test_the_committed_ticker_scenario_is_the_generated_one() -> None:
+    har = parse.load(FIXTURES / "ticker.har")
+    text, _ = generate(har, "scenarios/recorded_ticker.py", "tests/har/fixtures/ticker.har")
+    assert (ROOT / "scenarios" / "recorded_ticker.py").read_text() == text, (
+        "regenerate it: loadtest har tests/har/fixtures/ticker.har -o scenarios/recorded_ticker.py"
+    )
