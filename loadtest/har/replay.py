@@ -111,7 +111,7 @@ class HarUser(WebSocketUser):
         setattr(self, "path", recording.path + (f"?{query}" if query else ""))  # noqa: B010 (a ClassVar)
         own = {name.lower() for name in run.headers}
         headers = {
-            name: values.render(value)
+            name: str(values.render(value))
             for name, value in recording.headers.items()
             if name.lower() not in own and not (isinstance(value, Token) and not self._token)
         }
@@ -173,6 +173,8 @@ class HarUser(WebSocketUser):
             delay_s = (opened_ns + at_s / speed * 1e9 - time.perf_counter_ns()) / 1e9
             if delay_s > 0:
                 session.ended.wait(delay_s)
+        else:
+            gevent.sleep(0)  # back to back, but other users' greenlets still run between messages
         return session.is_open
 
     def _send(self, session: Session, step: Send, values: Values) -> None:
