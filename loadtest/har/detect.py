@@ -26,16 +26,12 @@ Only the client's messages are replayed; the server's are read to find the corre
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import orjson
-
-from loadtest.config import SECRET_PARAMETERS
+from loadtest.har import kinds
 from loadtest.har.parse import Connection, Frame
 from loadtest.har.script import Cookie, Corr, Fresh, Now, Recording, Send, Token
 
@@ -44,26 +40,8 @@ HANDSHAKE_HEADERS = frozenset({
     "host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
     "sec-websocket-extensions", "sec-websocket-protocol", "origin", "cookie", "content-length",
 })  # fmt: skip
-_SECRET_WORDS = {w.replace("_", "") for w in SECRET_PARAMETERS} | {
-    "accesstoken", "authtoken", "idtoken", "refreshtoken", "sessiontoken", "authorization",
-    "passwd", "pwd", "clientsecret", "credential", "credentials", "bearer",
-}  # fmt: skip
-_SECRET_SUFFIXES = ("token", "secret", "password", "apikey", "signature")
-_SECRET_COOKIE_PARTS = ("sess", "sid", "auth", "token", "jwt", "key", "secret", "pass", "csrf", "xsrf",
-                        "login", "remember", "cred", "ident")  # fmt: skip
-_ID_WORDS = {"id", "uid", "uuid", "guid", "ref", "seq", "nonce", "cid", "rid", "tag"}
-_ID_CAMEL = re.compile(r"[a-z0-9](?:Id|ID|Ref|Seq)$")
-_ID_SNAKE = re.compile(r"[_-](?:id|ref|seq)$", re.IGNORECASE)
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})?$")
-_OPAQUE = re.compile(r"^(?=.*\d)[A-Za-z0-9_.:-]{2,64}$")
-_PREFIX = re.compile(r"^[A-Za-z]+[_.:-]")
-_NAME_KEYS = ("type", "op", "action", "event", "method", "cmd", "command", "kind")
-_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,40}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 SECRET = "not written"
-NEAR_S = 86_400.0  # "close to the recording's time": within a day
 MIN_SECRET_CHARS = 6  # shorter recorded secrets are not searched for in messages
 
 
@@ -98,23 +76,6 @@ class Plan:
     started_s: float  # epoch seconds of the recording
 
 
-def secret_name(name: str) -> bool:
-    """Return True when a field, parameter or header name says it holds a credential."""
-    norm = re.sub(r"[^a-z0-9]", "", name.lower())
-    norm = norm[1:] if name.lower().startswith("x-") else norm
-    return norm in _SECRET_WORDS or norm.endswith(_SECRET_SUFFIXES)
-
-
-def secret_cookie(name: str) -> bool:
-    """Return True when a cookie name says it is a session or a credential."""
-    return any(part in name.lower() for part in _SECRET_COOKIE_PARTS)
-
-
-def id_like(name: str) -> bool:
-    """Return True for names of ids: ``id``, ``reqId``, ``user_id``, ``ref``, ``seq``, ``nonce``..."""
-    return name.lower() in _ID_WORDS or bool(_ID_CAMEL.search(name) or _ID_SNAKE.search(name))
-
-
 def plan(connection: Connection, label: str) -> Plan:
     """Return the recording to replay ``connection`` and the replacements made."""
     return _Detector(connection).plan(label)
@@ -125,14 +86,14 @@ def correlation(frames: tuple[Frame, ...]) -> tuple[str | None, set[int]]:
     sent: list[tuple[int, float, dict[str, Any]]] = []
     received: list[tuple[float, dict[str, Any]]] = []
     for index, frame in enumerate(frames):
-        obj = _json(frame.data) if isinstance(frame.data, str) else None
+        obj = kinds.json_message(frame.data) if isinstance(frame.data, str) else None
         if isinstance(obj, dict) and frame.sent:
             sent.append((index, frame.at_s, obj))
         elif isinstance(obj, dict):
             received.append((frame.at_s, obj))
     best: tuple[int, bool, str, set[int]] | None = None
     for key in dict.fromkeys(k for _, _, obj in sent for k in obj):
-        if not id_like(key):
+        if not kinds.id_like(key):
             continue
         values = [(i, at, obj[key]) for i, at, obj in sent if _scalar(obj.get(key))]
         if len({(type(v), v) for _, _, v in values}) < len(values):
@@ -146,22 +107,6 @@ def correlation(frames: tuple[Frame, ...]) -> tuple[str | None, set[int]]:
         if answered and (best is None or candidate[:2] > best[:2]):
             best = candidate
     return (best[2], best[3]) if best else (None, set())
-
-
-def _json(text: str) -> Any:
-    """Return the JSON object or array in ``text``, or None to send it as the recorded text."""
-    if text[:1] not in ("{", "["):
-        return None
-    try:
-        value = json.loads(text, parse_constant=_no_constant)  # exact: big integers stay integers
-        orjson.dumps(value)  # what the replay sends with: no integer beyond 64 bits
-    except (ValueError, TypeError):
-        return None
-    return value
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -227,7 +172,7 @@ class _Detector:
 
     # -- the handshake -------------------------------------------------------------------------
     def query_value(self, name: str, value: str) -> Any:
-        if secret_name(name) and value:
+        if kinds.secret_name(name) and value:
             self.remember_secret(value)
             self.note(name, SECRET, Token(), "secret: the --ws-token value", "query")
             return Token()
@@ -251,7 +196,7 @@ class _Detector:
                 continue  # the handshake's own, HTTP/2 pseudo-headers (":path"), or unusable
             elif any(lower == h.lower() for h in headers):
                 continue
-            elif lower in ("authorization", "proxy-authorization") or secret_name(name):
+            elif lower in ("authorization", "proxy-authorization") or kinds.secret_name(name):
                 scheme, space, credential = value.partition(" ")
                 template = f"{scheme} {{token}}" if space and scheme.isalpha() else "{token}"
                 self.remember_secret(credential if space else value)
@@ -266,7 +211,7 @@ class _Detector:
         for name, value in pairs:
             if not name or name in cookies:
                 continue
-            if secret_cookie(name):
+            if kinds.secret_cookie(name):
                 cookies[name] = Cookie()
                 self.note(
                     name, SECRET, Cookie(), f"secret cookie: the --ws-cookie {name}=... value", "cookie"
@@ -285,14 +230,11 @@ class _Detector:
         where = f"step {number}"
         if isinstance(frame.data, bytes):
             return Send(round(frame.at_s, 3), frame.data)
-        obj = _json(frame.data)
+        obj = kinds.json_message(frame.data)
         if obj is None:
             return Send(round(frame.at_s, 3), self.text(frame.data, "(text)", where))
         message = self.walk(obj, "", where, top=True)
-        name = None
-        if answered and isinstance(obj, dict):
-            names = (v for k in _NAME_KEYS if isinstance(v := obj.get(k), str) and _NAME.match(v))
-            name = next(names, "request")
+        name = kinds.request_name(obj) if answered and isinstance(obj, dict) else None
         return Send(round(frame.at_s, 3), message, name)
 
     def walk(self, value: Any, key: str, where: str, *, top: bool = False) -> Any:
@@ -308,7 +250,7 @@ class _Detector:
             return out
         if isinstance(value, list):
             return [self.walk(item, key, where) for item in value]
-        if isinstance(value, str) and (secret_name(key) and value):
+        if isinstance(value, str) and (kinds.secret_name(key) and value):
             self.remember_secret(value.partition(" ")[2] if value.startswith("Bearer ") else value)
         return self.value(key, value, where)
 
@@ -317,7 +259,7 @@ class _Detector:
         template = text
         for secret in self.secrets:
             template = template.replace(secret, "{token}")
-        template = _JWT.sub("{token}", template)
+        template = kinds.JWT.sub("{token}", template)
         if template == text:
             return text
         self.note(name, SECRET, Token(template), "holds a secret: the --ws-token value", where)
@@ -326,35 +268,23 @@ class _Detector:
     def value(self, name: str, value: Any, where: str) -> Any:
         """Return ``value`` or the marker that replaces it (secrets, UUIDs, times, ids)."""
         if isinstance(value, str):
-            if value and secret_name(name):
+            if value and kinds.secret_name(name):
                 token = Token("Bearer {token}" if value.startswith("Bearer ") else "{token}")
                 self.note(name, SECRET, token, "credential: the --ws-token value", where)
                 return token
             replaced = self.text(value, name, where)
             if replaced is not value:
                 return replaced
-            if _UUID.match(value):
+            if kinds.is_uuid(value):
                 return self.fresh_value(name, value, ("uuid", value.lower()), Fresh(0, "uuid"), "UUID", where)
-            now = self.now(value)
-            if now is not None:
-                self.note(name, value, now, "recording time: the time of sending", where)
-                return now
-            if id_like(name) and _OPAQUE.match(value):
-                prefix = m.group(0) if (m := _PREFIX.match(value)) else ""
-                tail = value[len(prefix) :]
-                hexa = re.fullmatch("[0-9a-f]+", tail)
-                alphabet = "digits" if tail.isdigit() else "hex" if hexa else "alnum"
-                shape = Fresh(0, "text", len(tail), prefix, alphabet)
-                return self.fresh_value(name, value, ("text", name, value), shape, "id", where)
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            now = self.now(value)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            now = kinds.time_of(value, self.started_s)
             if now is not None:
                 self.note(name, str(value), now, "recording time: the time of sending", where)
                 return now
-            if id_like(name) and isinstance(value, int):
-                shape = Fresh(0, "int", min(18, max(9, len(str(abs(value))))))
-                return self.fresh_value(name, str(value), ("int", name, value), shape, "id", where)
+            shape = kinds.id_shape(name, value)
+            if shape is not None:
+                return self.fresh_value(name, str(value), (shape.kind, name, value), shape, "id", where)
         return value
 
     def fresh_value(
@@ -366,27 +296,3 @@ class _Detector:
             self.fresh[key] = fresh
         self.note(name, shown, fresh, why + ": a new one per replay", where)
         return fresh
-
-    def now(self, value: Any) -> Now | None:
-        """Return the :class:`Now` for a time near the recording's, or None."""
-        text = isinstance(value, str)
-        if text and value.isdigit() and len(value) <= 19:
-            value = int(value)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            for unit, scale in (("s", 1.0), ("ms", 1e3), ("us", 1e6)):
-                if abs(value / scale - self.started_s) <= NEAR_S:
-                    if unit != "s" and not isinstance(value, int):
-                        return None
-                    return Now("s_float" if isinstance(value, float) else unit, text=text)
-            return None
-        match = _ISO.match(value) if isinstance(value, str) else None
-        if match is None:
-            return None
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        epoch = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-        if abs(epoch - self.started_s) > NEAR_S:
-            return None
-        return Now("iso", len(match.group(1) or ""), match.group(2) or "")

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.har import parse
-from loadtest.har.detect import correlation, id_like, plan, secret_cookie, secret_name
+from loadtest.har.detect import correlation, plan
+from loadtest.har.kinds import id_like, secret_cookie, secret_name
 from loadtest.har.parse import Connection, Frame
 from loadtest.har.script import Cookie, Corr, Fresh, Now, Send, Token
 
