@@ -104,7 +104,7 @@ class HarUser(WebSocketUser):
     # -- the handshake -------------------------------------------------------------------------
     def _prepare(self) -> Values:
         """Make the next replay's values and the handshake that goes with them (used at the next connect)."""
-        values = Values(self._token, self._own_cookies)
+        values = Values(self._token)
         recording, run = self.recording, self._run_options
         query = values.query(recording.query)
         # WebSocketUser joins self.path to --host at every connect: one path per user and replay.

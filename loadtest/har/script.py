@@ -178,7 +178,6 @@ class Values:
 
     Args:
         token: the ``--ws-token`` value ("" when not given).
-        cookies: the ``--ws-cookie`` values by name.
         rng: the random source (injectable for tests).
         clock: epoch seconds (injectable for tests).
     """
@@ -186,13 +185,11 @@ class Values:
     def __init__(
         self,
         token: str = "",
-        cookies: dict[str, str] | None = None,
         *,
         rng: random.Random | None = None,
         clock: Any = time.time,
     ) -> None:
         self.token = token
-        self.cookies = cookies or {}
         self.rng = rng or random.Random()
         self.clock = clock
         self._fresh: dict[int, Any] = {}
