@@ -37,6 +37,13 @@ def _options(argv: Sequence[str]) -> int:
     return 0
 
 
+def _har(argv: Sequence[str]) -> int:
+    """Write a locustfile that replays the WebSocket connections of a HAR file."""
+    from loadtest.har.command import main as har_main  # no Locust import: fast, and no gevent patching
+
+    return har_main(argv, prog=f"{PROG} har")
+
+
 def version_text() -> str:
     """Return this package's version and those of the parts it runs on."""
     import platform
@@ -60,6 +67,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
         "check one endpoint step by step: DNS, TCP, TLS, upgrade, Origin, ping, message, close",
         _doctor,
     ),
+    "har": ("write a locustfile replaying the WebSocket connections of a browser's HAR file", _har),
 }
 
 

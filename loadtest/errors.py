@@ -4,7 +4,8 @@ One root, so callers can catch everything of ours in one clause::
 
     LoadtestError
     ├── ConfigError           bad options, said in one sentence before any user starts
-    │   └── TargetURLError    a target that is not a ws:// or wss:// URL
+    │   ├── TargetURLError    a target that is not a ws:// or wss:// URL
+    │   └── HarError          a HAR file that cannot be replayed (``loadtest har``)
     ├── HandshakeFailure      a session could not be opened; carries a stable class and hint
     └── ConnectionEnded       an open session ended without our asking (EOF, reset, close frame)
 
@@ -25,6 +26,10 @@ class ConfigError(LoadtestError, ValueError):
 
 class TargetURLError(ConfigError):
     """The target is not a usable WebSocket URL."""
+
+
+class HarError(ConfigError):
+    """A HAR file is unreadable, not a HAR, or has no WebSocket connection to replay."""
 
 
 class HandshakeFailure(LoadtestError):

@@ -321,6 +321,15 @@ OPTIONS: tuple[Option, ...] = (
         bool,
         group="storm",
     ),
+    # -- scenario: HAR replay (loadtest har) -----------------------------------------------------
+    Option(
+        "--ws-har-speed",
+        "har: replay recorded messages this many times faster (2: twice; 0: back to back, no waits).",
+        1.0,
+        float,
+        group="har",
+        metavar="FACTOR",
+    ),
 )
 
 BY_DEST: dict[str, Option] = {option.dest: option for option in OPTIONS}

@@ -52,6 +52,8 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
     """
     session = ws_options.session_options(parsed)
     check_tls_files(session)
+    if getattr(parsed, "ws_har_speed", 1.0) < 0:
+        raise ConfigError("--ws-har-speed must be 0 (no waits) or a positive factor, e.g. 2: twice as fast")
     settings = RunSettings(
         session_options=session,
         backoff=ws_options.backoff(parsed),

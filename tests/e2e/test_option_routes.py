@@ -318,6 +318,12 @@ def worlds(tmp: Path, chain: Chain) -> list[World]:
             },
             config={"ws_reconnect_base": 0.1},
         ),
+        World(  # one request a second for 6 s: a 3 s run at speed 1 sends at most 3 per user
+            "har",
+            "recorded_ticker",
+            [],
+            {"ws_har_speed": Probe(0.0, lambda o: _expect(_s(o)["messages"]["sent"] >= 2 * 6, o))},
+        ),
         World(
             "embedded",
             "echo",
@@ -361,9 +367,12 @@ def _applies(option_dest: str, route: str) -> bool:
 
 def _form_for(scenario: str) -> list[str]:
     """Return the ``--ws-*`` fields the form must show for a scenario (its declared groups only)."""
-    declared = {"burst_send": "burst", "heartbeat_idle": "heartbeat", "reconnect_storm": "storm"}.get(
-        scenario
-    )
+    declared = {
+        "burst_send": "burst",
+        "heartbeat_idle": "heartbeat",
+        "reconnect_storm": "storm",
+        "recorded_ticker": "har",
+    }.get(scenario)
     return sorted(
         o.dest
         for o in OPTIONS
