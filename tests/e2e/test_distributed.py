@@ -215,3 +215,36 @@ def test_the_master_starts_a_storm_on_every_worker_at_once(tmp_path: Path, serve
     assert storm["fleet_back_s"] is not None
     assert s["closes"]["abnormal_reasons"] == {"storm": 8}
     assert s["sessions"]["opened"] == stats["sessions"]["opened"] == 16
+
+
+def test_master_only_options_reach_plain_workers(tmp_path: Path, serve) -> None:
+    # The bug this guards: session options were built at init, before Locust hands workers the
+    # master's options, so a master given --ws-token against a server requiring it got 0
+    # sessions and nothing but http_401 from its plain workers.
+    server = serve("--token", "s3cret")
+    out = tmp_path / "summary.json"
+    master = _master_and_workers(
+        [
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "3s",
+            "--host",
+            server.url,
+            "--ws-token",
+            "s3cret",
+            "--ws-summary",
+            str(out),
+        ],  # fmt: skip
+        workers=2,
+    )
+    assert out.exists(), master.stderr[-3000:]
+    s, stats = json.loads(out.read_text()), settled_stats(server)
+    assert s["handshake_failures"] == {"total": 0} and stats["handshakes"]["rejected"] == {}
+    assert s["sessions"]["opened"] == stats["sessions"]["opened"] == 4
+    # the generators' own cost covers the master and each worker
+    assert s["process"]["total"]["processes"] == 3 and len(s["process"]["workers"]) == 2
+    assert all(w["cpu_s"] > 0 for w in s["process"]["workers"])
+    assert s["process"]["total"]["cpu_s"] >= sum(w["cpu_s"] for w in s["process"]["workers"])
