@@ -103,7 +103,9 @@ def test_an_output_that_fails_at_the_end_does_not_stop_the_others(tmp_path: Path
         text=True,
         cwd=tmp_path,
     )
-    time.sleep(1.5)
+    deadline = time.monotonic() + 30  # mid-run: after the start-up checks, once a session is open
+    while server.stats()["sessions"]["opened"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
     shutil.rmtree(doomed)  # the summary's folder vanishes and a file takes its place mid-run
     doomed.write_text("in the way\n")
     _, stderr = proc.communicate(timeout=60)

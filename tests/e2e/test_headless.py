@@ -170,7 +170,11 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
         time.sleep(0.1)
     time.sleep(0.5)
     proc.send_signal(signum)
-    _, stderr = proc.communicate(timeout=30)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"locust did not exit within 30 s of signal {signum}:\n{proc.communicate()[1][-3000:]}")
     assert out.exists(), stderr[-2000:]
     s, stats = load(out), settled_stats(server)
     assert s["sessions"]["opened"] == stats["sessions"]["opened"] == 4

@@ -264,8 +264,9 @@ def test_tabs_page_and_report_of_a_live_run(locust_ui: LocustUI, browser: Browse
     except subprocess.TimeoutExpired:
         pytest.fail("locust did not exit within 30 s of SIGTERM")
     offline: list[str] = []
-    dark.on("request", lambda request: offline.append(request.url))
+    dark_ws.close()  # its refresh timer would still ask the dead Locust for data
     file_page = dark.new_page()
+    file_page.on("request", lambda request: offline.append(request.url))
     file_page.goto(report.as_uri())
     assert_page_draws_with_echarts(file_page, points=3)
     assert theme_of(file_page)[0] == "dark"

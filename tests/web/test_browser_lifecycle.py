@@ -205,7 +205,10 @@ def test_start_stop_new_and_reset_scope_our_numbers_as_locusts(
         lambda: f"Locust's table to show 2 connects and echo traffic: {locust_requests(locust)}",
         lambda: locust_requests(locust).get("connect") == 2 and locust_requests(locust).get("echo", 0) >= 20,
     )
-    assert ws_tab(locust, "sessions")[0][2] == "2" and handshake_failures(locust) == 0
+    # our numbers reach the tab at the next sample (every 2 s), Locust's at once: wait for ours
+    wait_for(lambda: f"our tab to show 2 opened: {ws_tab(locust, 'sessions')}",
+             lambda: (ws_tab(locust, "sessions") or [["", "", ""]])[0][2] == "2")  # fmt: skip
+    assert handshake_failures(locust) == 0
 
     # -- 4. Reset while it runs: both start over; the 2 sessions stay connected, none newly opened ---
     reset_at = time.monotonic()
