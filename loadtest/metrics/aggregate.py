@@ -15,13 +15,31 @@ until it reports again (or is forgotten as lost), so a steady load draws a stead
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from loadtest.metrics.recorder import Recorder
+from loadtest.metrics.series import Series
 
 #: Time-series points kept in memory (the CSV history file keeps every point).
 MAX_POINTS = 3600
+
+SERIES_FIELDS = (
+    "t",
+    "elapsed_s",
+    "sessions_connected",
+    "sessions_opened",
+    "rtt_p50_ms",
+    "rtt_p99_ms",
+    "ping_rtt_p99_ms",
+    "closes_server_per_s",
+    "closes_client_per_s",
+    "closes_abnormal_per_s",
+    "handshake_failures_per_s",
+    "messages_sent_per_s",
+    "messages_received_per_s",
+    "send_queue_bytes_p99",
+    "send_stall_ms_p99",
+)
 
 #: Rate fields of a point: name -> what it counts in a delta (a counter, or the sum of a keyed map).
 RATES: dict[str, tuple[str, str]] = {
@@ -47,7 +65,7 @@ class Aggregate:
     def __init__(self, *, backpressure_threshold_bytes: int = 1 << 20, max_points: int = MAX_POINTS) -> None:
         self.total = Recorder(backpressure_threshold_bytes=backpressure_threshold_bytes)
         self.interval = Recorder(backpressure_threshold_bytes=backpressure_threshold_bytes)
-        self.series: deque[dict[str, Any]] = deque(maxlen=max_points)
+        self.series = Series(SERIES_FIELDS, max_points)
         self._concurrent: dict[str, int] = {}
         self._interval_peak: dict[str, int] = {}
         #: per source: counts and covered seconds since the last point, and the last rates
@@ -127,22 +145,3 @@ class Aggregate:
         self._pending.clear()
         self._rates.clear()
         self._interval_peak = dict(self._concurrent)
-
-
-SERIES_FIELDS = (
-    "t",
-    "elapsed_s",
-    "sessions_connected",
-    "sessions_opened",
-    "rtt_p50_ms",
-    "rtt_p99_ms",
-    "ping_rtt_p99_ms",
-    "closes_server_per_s",
-    "closes_client_per_s",
-    "closes_abnormal_per_s",
-    "handshake_failures_per_s",
-    "messages_sent_per_s",
-    "messages_received_per_s",
-    "send_queue_bytes_p99",
-    "send_stall_ms_p99",
-)

@@ -429,3 +429,18 @@ def test_findings_name_storms_idle_timeouts_and_lost_workers() -> None:
     assert lines[1] == "idle timeout? 20 sessions ended without a close frame after ~3.0 s idle"
     assert lines[2] == "worker lost: w1 at 2026-11-25T16:59:19 (12.5 s in)"
     assert all(f" {line}" in console.render(built) for line in lines)
+
+
+def test_the_series_is_compact_bounded_and_reads_back_what_went_in() -> None:
+    from loadtest.metrics.aggregate import SERIES_FIELDS
+    from loadtest.metrics.series import Series
+
+    series = Series(SERIES_FIELDS, max_points=3)
+    points = [{name: float(i) if name != "rtt_p99_ms" else None for name in SERIES_FIELDS} for i in range(5)]
+    points[4]["t"] = 1_796_000_000.125
+    for point in points:
+        series.append(point)
+    assert len(series) == 3 and [p["elapsed_s"] for p in series] == [2, 3, 4]  # the oldest dropped
+    assert list(series)[-1]["t"] == 1_796_000_000.125 and list(series)[-1]["rtt_p99_ms"] is None
+    with pytest.raises(KeyError):
+        series.append({"t": 1.0})  # a field the series does not keep is never dropped silently
