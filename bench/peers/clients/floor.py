@@ -1,4 +1,4 @@
-"""The CPython floor client: one thread, the standard library only (socket, selectors/epoll).
+"""The CPython floor client: one thread, the standard library only (socket, select.epoll).
 
     python -I -S bench/peers/clients/floor.py --url ws://127.0.0.1:PORT/ --workload loop --sessions 100
 
@@ -21,7 +21,7 @@ import base64
 import collections
 import hashlib
 import os
-import selectors
+import select
 import socket
 import struct
 import sys
@@ -33,7 +33,7 @@ PAYLOAD = b'{"type":"echo","payload":"0123456789abcdef"}'
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 DATA_OPS = (OP_TEXT, OP_BINARY)
 CONNECTING, HANDSHAKE, OPEN, CLOSING = range(4)
-READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+READ, WRITE = select.EPOLLIN, select.EPOLLOUT
 
 
 class ProtocolError(Exception):
@@ -88,7 +88,7 @@ class Parser:
         self.fragments: list[bytes] | None = None
         self.fragment_op = 0
 
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+    def feed(self, data: bytes | memoryview) -> list[tuple[int, bytes]]:
         """Add received bytes; return the complete messages and control frames as ``(opcode, payload)``."""
         buf = self.buf
         buf += data
@@ -155,7 +155,12 @@ class Conn:
 
 
 class Client:
-    """The event loop: ``sessions`` connections driven by one epoll selector."""
+    """The event loop: ``sessions`` connections driven by one epoll.
+
+    ``select.epoll`` itself rather than ``selectors`` (a key object per event), and one receive
+    buffer for all sockets (``recv(n)`` would allocate n bytes per call: for n over glibc's mmap
+    threshold, an mmap, mremap and munmap per receive).
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
         url = urllib.parse.urlsplit(args.url)
@@ -165,7 +170,10 @@ class Client:
         self.sessions: int = args.sessions
         self.in_flight: int = args.in_flight
         self.ping_interval_s: float = args.ping_interval
-        self.selector = selectors.DefaultSelector()
+        self.epoll = select.epoll()
+        self.conns: dict[int, Conn] = {}
+        self.buffer = bytearray(262144)
+        self.view = memoryview(self.buffer)
         self.pings: collections.deque[tuple[float, Conn]] = collections.deque()
         self.counts = collections.Counter[str]()
 
@@ -181,7 +189,8 @@ class Client:
             sock.close()
             self.counts["connect_errors"] += 1
             return
-        self.selector.register(sock, WRITE, conn)
+        self.conns[sock.fileno()] = conn
+        self.epoll.register(sock.fileno(), WRITE)
 
     def on_connected(self, conn: Conn) -> None:
         if conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
@@ -189,7 +198,7 @@ class Client:
             return
         conn.key = base64.b64encode(RANDOM.take(16))
         conn.state = HANDSHAKE
-        self.selector.modify(conn.sock, READ, conn)
+        self.epoll.modify(conn.sock.fileno(), READ)
         self.write(
             conn,
             self.request_line
@@ -257,7 +266,7 @@ class Client:
         else:
             self.send_burst(conn)
 
-    def on_frames(self, conn: Conn, data: bytes) -> None:
+    def on_frames(self, conn: Conn, data: bytes | memoryview) -> None:
         try:
             frames = conn.parser.feed(data)
         except ProtocolError:
@@ -297,7 +306,7 @@ class Client:
             return
         if sent < len(data):
             conn.out += data[sent:]
-            self.selector.modify(conn.sock, READ | WRITE, conn)
+            self.epoll.modify(conn.sock.fileno(), READ | WRITE)
 
     def flush(self, conn: Conn) -> None:
         try:
@@ -309,11 +318,13 @@ class Client:
             return
         del conn.out[:sent]
         if not conn.out:
-            self.selector.modify(conn.sock, READ, conn)
+            self.epoll.modify(conn.sock.fileno(), READ)
 
     def finish(self, conn: Conn) -> None:
-        if conn.sock.fileno() >= 0:
-            self.selector.unregister(conn.sock)
+        fd = conn.sock.fileno()
+        if fd >= 0:
+            self.epoll.unregister(fd)
+            del self.conns[fd]
             conn.sock.close()
 
     def lost(self, conn: Conn, counter: str) -> None:
@@ -328,40 +339,43 @@ class Client:
         for _ in range(self.sessions):
             self.open()
         deadline = time.monotonic() + seconds
-        select, pings = self.selector.select, self.pings
+        poll, pings, conns, view = self.epoll.poll, self.pings, self.conns, self.view
         while True:
             now = time.monotonic()
             if now >= deadline:
                 break
             while pings and pings[0][0] <= now:
-                _, conn = pings.popleft()
-                if conn.state == OPEN and conn.sock.fileno() >= 0:
-                    self.send_ping(conn)
+                _, pinged = pings.popleft()
+                if pinged.state == OPEN and pinged.sock.fileno() >= 0:
+                    self.send_ping(pinged)
             timeout = deadline - now
             if pings:
                 timeout = min(timeout, max(0.0, pings[0][0] - now))
-            for key, mask in select(timeout):
-                conn = key.data
+            for fd, mask in poll(timeout):
+                conn = conns.get(fd)
+                if conn is None:  # closed earlier in this batch
+                    continue
                 if conn.state == CONNECTING:
-                    self.on_connected(conn)
+                    if mask & WRITE:  # (an event for a closed socket whose fd was reused carries no WRITE)
+                        self.on_connected(conn)
                     continue
                 if mask & WRITE and conn.out:
                     self.flush(conn)
-                if not mask & READ or conn.sock.fileno() < 0:
+                if not mask & (READ | select.EPOLLHUP | select.EPOLLERR) or conn.sock.fileno() < 0:
                     continue
                 try:
-                    data = conn.sock.recv(262144)
+                    n = conn.sock.recv_into(self.buffer)
                 except BlockingIOError:
                     continue
                 except OSError:
                     self.lost(conn, "recv_errors")
                     continue
-                if not data:
+                if not n:
                     self.lost(conn, "eof")
                 elif conn.state == HANDSHAKE:
-                    self.on_handshake(conn, data)
+                    self.on_handshake(conn, bytes(view[:n]))
                 else:
-                    self.on_frames(conn, data)
+                    self.on_frames(conn, view[:n])
 
 
 def main() -> None:
