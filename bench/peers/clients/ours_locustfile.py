@@ -1,0 +1,73 @@
+"""This project as a user writes it: ``WebSocketUser``, ``@task`` and the public session API.
+
+    locust -f bench/peers/clients/ours_locustfile.py --headless --host ws://... -u 100 -r 100 Echo
+
+The class on the command line picks the workload (see bench/peers/workloads.py): ``Echo`` (A,
+``session.request``), ``EchoBurst`` (A10, ``session.request_burst`` of BENCH_IN_FLIGHT),
+``Idle`` (B, ``session.ping`` every BENCH_PING_INTERVAL_S) and ``Handshake`` (C: one
+``session.request``, ``session.close``, and the user reconnects at once). Only the public API
+(``loadtest.WebSocketUser``, ``loadtest.Backoff``, ``Session.request/request_burst/ping/close``),
+so this file keeps measuring the engine whatever is rewritten under it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from locust import constant, task
+
+from loadtest import Backoff, WebSocketUser
+
+PAYLOAD = "0123456789abcdef"
+IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "10"))
+PING_INTERVAL_S = float(os.environ.get("BENCH_PING_INTERVAL_S", "10"))
+
+
+class Echo(WebSocketUser):
+    """A: one request in flight: send, wait for the reply, again."""
+
+    wait_time = constant(0)
+
+    @task
+    def echo(self) -> None:
+        session = self.wait_open()
+        if session is not None:
+            session.request({"type": "echo", "payload": PAYLOAD})
+
+
+class EchoBurst(WebSocketUser):
+    """A10: IN_FLIGHT requests written with one send, then wait for all their replies."""
+
+    wait_time = constant(0)
+
+    @task
+    def echo(self) -> None:
+        session = self.wait_open()
+        if session is not None:
+            session.request_burst([{"type": "echo", "payload": PAYLOAD} for _ in range(IN_FLIGHT)])
+
+
+class Idle(WebSocketUser):
+    """B: hold the session; a protocol ping every PING_INTERVAL_S (the first at start)."""
+
+    wait_time = constant(PING_INTERVAL_S)
+
+    @task
+    def ping(self) -> None:
+        session = self.wait_open()
+        if session is not None:
+            session.ping()
+
+
+class Handshake(WebSocketUser):
+    """C: one echo, then close; the user's lifecycle opens the next session at once."""
+
+    wait_time = constant(0)
+    backoff = Backoff(strategy="immediate")
+
+    @task
+    def once(self) -> None:
+        session = self.wait_open()
+        if session is not None:
+            session.request({"type": "echo", "payload": PAYLOAD})
+            session.close()
