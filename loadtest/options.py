@@ -88,6 +88,25 @@ class Option:
         """Return True when the option is a field of the web UI form."""
         return not self.web_ui_excluded
 
+    def argparse_kwargs(self) -> dict[str, Any]:
+        """Return the keyword arguments of ``add_argument`` for this option (a fresh default)."""
+        kwargs: dict[str, Any] = {
+            "default": list(self.default) if self.repeat else self.default,
+            "help": self.help.replace("%", "%%"),  # argparse formats help with %
+        }
+        if self.type is bool:
+            kwargs["action"] = "store_true"
+            return kwargs
+        if self.repeat:
+            kwargs["action"] = "append"
+        if self.type is not str:
+            kwargs["type"] = self.type
+        if self.metavar:
+            kwargs["metavar"] = self.metavar
+        if self.choices:
+            kwargs["choices"] = self.choices
+        return kwargs
+
 
 _CREDENTIALS = "headers and cookies can carry credentials, and the form would show them in its page source"
 _INIT = "the embedded target is started before the web UI exists"
@@ -348,22 +367,8 @@ def add_arguments(parser: Any) -> None:
         title = titles.get(group, f"WebSocket scenario options: {group}")
         section = parser.add_argument_group(title)
         for option in (o for o in OPTIONS if o.group == group):
-            kwargs: dict[str, Any] = {
-                "default": list(option.default) if option.repeat else option.default,
-                "help": option.help.replace("%", "%%"),  # argparse formats help with %
-                "env_var": option.env_var,
-            }
-            if option.type is bool:
-                kwargs["action"] = "store_true"
-            else:
-                if option.repeat:
-                    kwargs["action"] = "append"
-                if option.type is not str:
-                    kwargs["type"] = option.type
-                if option.metavar:
-                    kwargs["metavar"] = option.metavar
-                if option.choices:
-                    kwargs["choices"] = option.choices
+            kwargs = option.argparse_kwargs()
+            kwargs["env_var"] = option.env_var
             action = section.add_argument(option.flag, **kwargs)  # configargparse knows env_var
             # What LocustArgumentParser.add_argument would set; an argument group does not call it.
             action.include_in_web_ui = option.in_web_ui

@@ -68,23 +68,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     group = parser.add_argument_group("connection options (as for a load test)")
     for dest in CONNECTION_OPTIONS:
         option = ws_options.BY_DEST[dest]
-        kwargs: dict[str, Any] = {
-            "dest": dest,
-            "help": option.help.replace("%", "%%"),
-            "default": option.default,
-        }
-        if option.type is bool:
-            kwargs["action"] = "store_true"
-        else:
-            kwargs["action"] = "append" if option.repeat else "store"
-            kwargs["default"] = [] if option.repeat else option.default
-            if option.type is not str:
-                kwargs["type"] = option.type
-            if option.choices:
-                kwargs["choices"] = option.choices
-            if option.metavar:
-                kwargs["metavar"] = option.metavar
-        group.add_argument(option.flag, **kwargs)
+        group.add_argument(option.flag, dest=dest, **option.argparse_kwargs())
     return parser
 
 

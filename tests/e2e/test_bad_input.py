@@ -16,20 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_headless import locust
 from tests.integration.sessions import settled_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 ECHO = str(ROOT / "scenarios" / "echo.py")
 
 
-def _locust(*args: str, cwd: Path, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "locust", "-f", ECHO, "--headless", "-u", "1", "-t", "2s", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        cwd=cwd,
-    )
+def _locust(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return locust("-u", "1", "-t", "2s", *args, cwd=cwd)
 
 
 def _refused(proc: subprocess.CompletedProcess[str], sentence: str) -> None:

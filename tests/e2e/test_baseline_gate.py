@@ -4,43 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-ECHO = str(ROOT / "scenarios" / "echo.py")
+from tests.e2e.test_headless import locust
 
 
 def _run(
     folder: Path, name: str, host: str, *args: str
 ) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
     summary = folder / f"{name}.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            ECHO,
-            "--headless",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "3s",
-            "--host",
-            host,
-            "--ws-summary",
-            str(summary),
-            *args,
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=folder,
+    proc = locust(
+        "-u", "2", "-r", "2", "-t", "3s", "--host", host, "--ws-summary", str(summary), *args, cwd=folder
     )
     assert summary.is_file(), proc.stderr[-3000:]
     return json.loads(summary.read_text()), proc
@@ -84,26 +60,6 @@ def test_regression_rules_need_a_baseline(tmp_path: Path, serve) -> None:
 
 
 def _run_refused(folder: Path, host: str, *args: str) -> tuple[None, subprocess.CompletedProcess[str]]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            ECHO,
-            "--headless",
-            "-u",
-            "1",
-            "-t",
-            "2s",
-            "--host",
-            host,
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=folder,
-    )
+    proc = locust("-u", "1", "-t", "2s", "--host", host, *args, cwd=folder)
     assert proc.returncode == 2 and "Ramping to" not in proc.stderr, proc.stderr[-2000:]
     return None, proc

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from loadtest.report.csv_files import TABLE_FIELDS
 from tests.e2e.routes import form_fields
+from tests.e2e.test_headless import locust
 from tests.e2e.test_lifecycle import wait_for
 from tests.integration.sessions import settled_stats
 from tests.ports import free_port
@@ -45,47 +46,15 @@ def test_no_secret_in_any_output_file_or_log_line(tmp_path: Path, serve) -> None
     given = _secrets()
     server = serve("--token", given["token"])
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            ECHO,
-            "--headless",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "3s",
-            "--host",
-            f"{server.url}/?sig={given['sig']}&x=1",
-            "--ws-token",
-            given["token"],
-            "--ws-header",
-            f"X-Api-Key: {given['header']}",
-            "--ws-cookie",
-            f"sid={given['cookie']}",
-            "--ws-summary",
-            str(out / "run.json"),
-            "--ws-report",
-            str(out / "run.html"),
-            "--ws-junit",
-            str(out / "junit.xml"),
-            "--ws-check",
-            "sessions.opened>=2",
-            "--csv",
-            str(out / "run"),
-            "--html",
-            str(out / "locust.html"),
-            "--loglevel",
-            "DEBUG",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=90,
+    proc = locust(
+        *("-u", "2", "-r", "2", "-t", "3s", "--host", f"{server.url}/?sig={given['sig']}&x=1"),
+        *("--ws-token", given["token"], "--ws-header", f"X-Api-Key: {given['header']}"),
+        *("--ws-cookie", f"sid={given['cookie']}", "--ws-summary", str(out / "run.json")),
+        *("--ws-report", str(out / "run.html"), "--ws-junit", str(out / "junit.xml")),
+        *("--ws-check", "sessions.opened>=2", "--csv", str(out / "run"), "--html", str(out / "locust.html")),
+        *("--loglevel", "DEBUG"),
         cwd=tmp_path,
+        timeout_s=90,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert settled_stats(server)["sessions"]["opened"] == 2  # the token reached the target
@@ -101,28 +70,9 @@ def test_no_secret_in_any_output_file_or_log_line(tmp_path: Path, serve) -> None
 
 def test_the_embedded_targets_token_is_never_printed(tmp_path: Path) -> None:
     token = f"S3CRETEMBEDDED{secrets.token_hex(6)}"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            ECHO,
-            "--headless",
-            "-u",
-            "1",
-            "-t",
-            "2s",
-            "--ws-embedded-args",
-            f"--token {token} --verbose",
-            "--ws-token",
-            token,
-            "--ws-summary",
-            str(tmp_path / "run.json"),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=60,
+    proc = locust(
+        *("-u", "1", "-t", "2s", "--ws-embedded-args", f"--token {token} --verbose", "--ws-token", token),
+        *("--ws-summary", str(tmp_path / "run.json")),
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
