@@ -14,6 +14,7 @@ subscribes to one topic. Publishers start once every subscriber holds its acknow
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 import time
 from collections import Counter
@@ -47,9 +48,15 @@ def _host_id() -> str:
 
 
 HOST_ID = _host_id()
-_PROCESS = secrets.token_hex(3)  # publisher ids: unique across the processes of a run
+_TOKEN = secrets.token_hex(3)  # with the pid: unique across hosts and the processes of a run
 _publishers = itertools.count(1)
 _subscribers = itertools.count()
+
+
+def _publisher_id() -> str:
+    # The pid is read now, not at import: --processes forks the workers after the locustfile
+    # was imported, so they share everything computed at import time.
+    return f"{_TOKEN}{os.getpid():x}.{next(_publishers)}"
 
 
 class PubSubProtocol:
@@ -105,7 +112,7 @@ class FanoutPublisher(WebSocketUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.publisher_id = f"{_PROCESS}.{next(_publishers)}"
+        self.publisher_id = _publisher_id()
         self.sent: Counter[str] = Counter()  # topic -> messages sent (its sequence numbers: 1..sent)
         self._turn = 0
         self._next_ns = 0

@@ -118,6 +118,16 @@ def test_a_master_with_two_workers_counts_exactly(tmp_path: Path, serve: Serve) 
     assert 0 < fanout["reordered"] <= s["target_pubsub"]["reordered"]
 
 
+def test_processes_mode_forked_publishers_stay_distinct(tmp_path: Path, serve: Serve) -> None:
+    """--processes forks after the import: sequence mode would mix two publishers sharing an id."""
+    port = str(free_port())
+    forked = ("--processes", "2", "--master-bind-host", "127.0.0.1", "--master-bind-port", port)
+    args = ("--master-port", port, "--ws-publishers", "2", "--ws-subscribe-settle", "0.3")
+    s = _run(serve("--pubsub", "--drop-delivery-every", "7"), tmp_path, *forked, *args)
+    _exact(s["fanout"], s["target_pubsub"])
+    assert s["fanout"]["publishers"] == 2 and s["fanout"]["subscriptions"]["sequence"] == 4
+
+
 def test_without_acknowledgements_the_settle_time_and_sequences_count_exactly(
     tmp_path: Path, serve: Serve
 ) -> None:
