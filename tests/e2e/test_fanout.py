@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ FANOUT = str(ROOT / "scenarios" / "fanout.py")
 Serve = Callable[..., EmbeddedServer]
 
 
-def _locust(*args: str) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", FANOUT, *args]
+def _locust(*args: str, locustfile: str = FANOUT) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", locustfile, *args]
 
 
 def _run(server: EmbeddedServer, tmp: Path, *args: str, users: int = 6, workers: int = 0) -> dict[str, Any]:
@@ -160,3 +161,33 @@ def test_a_barrier_that_times_out_says_so_and_publishers_start_anyway(tmp_path: 
     assert s["fanout"]["published"] > 0 and s["fanout"]["subscriptions"]["acknowledged"] == 0
     assert "the barrier timed out" in s["stderr"]
     assert s["locust"]["failures"] >= 2  # each subscribe without an acknowledgement is a failure
+
+
+def test_another_servers_protocol_from_the_locustfile_is_checked_the_same(tmp_path: Path) -> None:
+    """A dialect without acknowledgements or ordinals: the settle time, then sequences, exactly."""
+    room = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "e2e" / "room_server.py"), "--drop-every", "5"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert room.stdout is not None
+        port = int(room.stdout.readline())
+        out = tmp_path / "summary.json"
+        args = ["--headless", "-u", "5", "-r", "5", "-t", "3s", "--host", f"ws://127.0.0.1:{port}"]
+        args += ["--ws-summary", str(out), "--ws-publish-rate", "20", "--ws-subscribe-settle", "0.2"]
+        locustfile = str(ROOT / "tests" / "e2e" / "room_fanout.py")
+        command = _locust(*args, locustfile=locustfile)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert out.is_file(), proc.stderr[-3000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as answer:  # noqa: S310
+            counts = json.loads(answer.read())
+    finally:
+        room.terminate()
+        room.wait(timeout=10)
+    fanout = json.loads(out.read_text())["fanout"]
+    assert fanout["expected"] == counts["fanned_out"] == 4 * fanout["published"] > 0
+    assert fanout["lost"] == counts["dropped"] == counts["fanned_out"] // 5
+    assert fanout["delivered"] == counts["delivered"]
+    assert fanout["subscriptions"]["sequence"] == 4 and fanout["duplicated"] == fanout["reordered"] == 0
