@@ -28,7 +28,9 @@ def _locust(*args: str, locustfile: str = FANOUT) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", locustfile, *args]
 
 
-def _run(server: EmbeddedServer, tmp: Path, *args: str, users: int = 6, workers: int = 0) -> dict[str, Any]:
+def _run(
+    server: EmbeddedServer, tmp: Path, *args: str, users: int = 6, workers: int = 0, locustfile: str = FANOUT
+) -> dict[str, Any]:
     """Run the fan-out scenario for 3 s; return the summary (and the target's pub/sub counts in it)."""
     out = tmp / "summary.json"
     common = ["--headless", "-u", str(users), "-r", str(users), "-t", "3s", "--host", server.url]
@@ -55,7 +57,8 @@ def _run(server: EmbeddedServer, tmp: Path, *args: str, users: int = 6, workers:
         for worker in procs:
             worker.wait(timeout=20)
     else:
-        proc = subprocess.run(_locust(*common), capture_output=True, text=True, timeout=90, cwd=ROOT)
+        command = _locust(*common, locustfile=locustfile)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=90, cwd=ROOT)
     assert out.is_file(), proc.stderr[-3000:]
     summary: dict[str, Any] = json.loads(out.read_text())
     summary["target_pubsub"] = settled_stats(server).get("pubsub")
@@ -140,8 +143,8 @@ def test_without_acknowledgements_the_settle_time_and_sequences_count_exactly(
 
 def test_subscribers_back_after_a_drop_count_from_their_new_ack(tmp_path: Path, serve: Serve) -> None:
     """Every session dropped mid-run: what was in flight is the only thing neither expected nor lost."""
-    server = serve("--pubsub", "--drop-all-at", "1.5")
-    s = _run(server, tmp_path, "--ws-reconnect", "fixed", "--ws-reconnect-base", "0.2")
+    storm = ("--ws-storm-at", "1.5", "--ws-reconnect", "fixed", "--ws-reconnect-base", "0.2")
+    s = _run(serve("--pubsub"), tmp_path, *storm, locustfile=str(ROOT / "tests" / "e2e" / "fanout_storm.py"))
     fanout, target = s["fanout"], s["target_pubsub"]
     assert fanout["lost"] == 0 and fanout["duplicated"] == 0
     assert fanout["delivered"] == fanout["expected"] > 0
