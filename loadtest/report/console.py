@@ -77,13 +77,18 @@ def render(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def fanout_lines(fanout: dict[str, Any]) -> list[str]:
     """Return the fan-out lines: what was published and what arrived, the delivery latency, the barrier."""
     if fanout.get("published") is None:
         return []
     subs = fanout["subscriptions"]
     lines = [
-        f" fan-out: {fanout['published']} published by {fanout['publishers']} on {fanout['topics']} topics;"
+        f" fan-out: {fanout['published']} published ({_count(fanout['publishers'], 'publisher')},"
+        f" {_count(fanout['topics'], 'topic')});"
         f" {fanout['expected']} expected, {fanout['delivered']} delivered, {fanout['lost']} lost,"
         f" {fanout['duplicated']} duplicated, {fanout['reordered']} reordered"
         f" ({subs['acknowledged']} subscriptions: {subs['ordinal']} by ordinal,"
