@@ -129,7 +129,7 @@ def _begin(environment: Any, classes: list[Any]) -> None:
         return
     for cls in classes:  # read by Locust's dispatcher right after test_start
         if _role(cls) == "publisher":
-            cls.fixed_count = max(0, int(getattr(parsed, "ws_publishers", 1)))
+            cls.fixed_count = max(1, int(getattr(parsed, "ws_publishers", 1)))
     # A master waits for its workers' final counts: give their subscribers the time to drain.
     grace_s = float(getattr(parsed, "ws_fanout_grace", 0.0))
     state.stop_extra_s = grace_s + state.session_options.reply_timeout_s

@@ -87,8 +87,8 @@ def _check_fanout(parsed: Any) -> None:
     """Refuse fan-out values that cannot work (the defaults pass; options absent in-process too)."""
     if getattr(parsed, "ws_topics", 1) < 1:
         raise ConfigError("--ws-topics must be 1 or more")
-    if getattr(parsed, "ws_publishers", 1) < 0:
-        raise ConfigError("--ws-publishers must be 0 or more (0: subscribers only)")
+    if getattr(parsed, "ws_publishers", 1) < 1:  # 0 would be Locust's "no fixed count": spawn by weight
+        raise ConfigError("--ws-publishers must be 1 or more")
     if getattr(parsed, "ws_publish_rate", 10.0) <= 0:
         raise ConfigError("--ws-publish-rate must be a positive number of messages per second")
     if getattr(parsed, "ws_publish_size", 128) < 0:
