@@ -53,10 +53,10 @@ _publishers = itertools.count(1)
 _subscribers = itertools.count()
 
 
-def _publisher_id() -> str:
+def _user_id(kind: str) -> str:
     # The pid is read now, not at import: --processes forks the workers after the locustfile
     # was imported, so they share everything computed at import time.
-    return f"{_TOKEN}{os.getpid():x}.{next(_publishers)}"
+    return f"{_TOKEN}{os.getpid():x}.{kind}{next(_publishers)}"
 
 
 class PubSubProtocol:
@@ -68,9 +68,13 @@ class PubSubProtocol:
 
     ack_type: ClassVar[str | None] = "subscribed"
 
-    def subscribe(self, topic: str) -> dict[str, Any]:
-        """Return the message that subscribes to ``topic`` (also sent again as the end's fence)."""
-        return {"type": "subscribe", "topic": topic}
+    def subscribe(self, topic: str, subscriber: str) -> dict[str, Any]:
+        """Return the message that subscribes to ``topic`` (also sent again as the end's fence).
+
+        ``subscriber`` stays the same across the user's reconnects: the embedded target then says
+        where the subscription of the lost session ended (:meth:`previous_end`).
+        """
+        return {"type": "subscribe", "topic": topic, "subscriber": subscriber}
 
     def is_ack(self, message: dict[str, Any], topic: str) -> bool:
         """Return True if ``message`` acknowledges the subscription to ``topic``."""
@@ -80,6 +84,11 @@ class PubSubProtocol:
         """Return the topic's publish count an acknowledgement carries (None: sequence mode)."""
         ordinal = message.get("ordinal")
         return ordinal if type(ordinal) is int else None
+
+    def previous_end(self, message: dict[str, Any]) -> int | None:
+        """Return the ordinal where this subscriber's previous subscription ended, if the answer says."""
+        previous = message.get("previous")
+        return previous if type(previous) is int else None
 
     def publish(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:
         """Return the message that publishes ``data`` (which carries the stamp) on ``topic``."""
@@ -112,7 +121,7 @@ class FanoutPublisher(WebSocketUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.publisher_id = _publisher_id()
+        self.publisher_id = _user_id("p")
         self.sent: Counter[str] = Counter()  # topic -> messages sent (its sequence numbers: 1..sent)
         self._turn = 0
         self._next_ns = 0
@@ -187,7 +196,10 @@ class FanoutSubscriber(WebSocketUser):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.topic = ""
+        self.subscriber_id = _user_id("s")
         self.subscription: Subscription | None = None
+        #: the subscription of a session that ended, until the next acknowledgement says where
+        self._previous: Subscription | None = None
         self._subscribed_on: Session | None = None  # the session the subscription belongs to
         self._waiting: tuple[str, Event] | None = None  # ("ack" or "fence", set when it arrives)
 
@@ -200,13 +212,16 @@ class FanoutSubscriber(WebSocketUser):
 
     def on_session_open(self, session: Session) -> None:
         """Subscribe, and count the subscription in place once acknowledged (or settled)."""
+        self._settle_previous()  # the one before, if its session's acknowledgement never came
+        if self.subscription is not None and self.subscription.mode == "ordinal":
+            self._previous, self.subscription = self.subscription, None  # settled at the next answer
         self._settle(open_at_end=False)  # the previous session's subscription ended with it
         self._subscribed_on = session  # before subscribing: deliveries may follow the answer at once
         settle_s = float(option(self, "ws_subscribe_settle", 0.0))
         run = barrier.current(self.environment)
         if settle_s > 0 or self.protocol.ack_type is None:
             self.subscription = subscription = Subscription(self.topic, ordinal=None, from_start=False)
-            if session.send_json(self.protocol.subscribe(self.topic)):
+            if session.send_json(self.protocol.subscribe(self.topic, self.subscriber_id)):
                 gevent.sleep(settle_s)
                 subscription.from_start = not run.go.is_set()
                 self._in_place(session, run)
@@ -214,9 +229,8 @@ class FanoutSubscriber(WebSocketUser):
         waiter = Event()
         self._waiting = ("ack", waiter)
         started = time.perf_counter()
-        acknowledged = session.send_json(self.protocol.subscribe(self.topic)) and waiter.wait(
-            self.options.reply_timeout_s
-        )
+        subscribe = self.protocol.subscribe(self.topic, self.subscriber_id)
+        acknowledged = session.send_json(subscribe) and waiter.wait(self.options.reply_timeout_s)
         self._waiting = None
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         if not acknowledged:
@@ -254,6 +268,7 @@ class FanoutSubscriber(WebSocketUser):
             if kind == "ack":
                 go = barrier.current(self.environment).go.is_set()
                 self.subscription = Subscription(self.topic, ordinal=ordinal, from_start=not go)
+                self._settle_previous(self.protocol.previous_end(message))
             elif self.subscription is not None:
                 self.subscription.fence = ordinal
             self._waiting = None
@@ -280,6 +295,7 @@ class FanoutSubscriber(WebSocketUser):
             super().on_stop()
 
     def _drain(self) -> None:
+        self._settle_previous()
         run, session, subscription = barrier.current(self.environment), self.ws, self.subscription
         if subscription is None:
             return
@@ -293,7 +309,7 @@ class FanoutSubscriber(WebSocketUser):
         if subscription.mode == "ordinal":  # a fence: everything up to its ordinal arrives before it
             waiter = Event()
             self._waiting = ("fence", waiter)
-            if session.send_json(self.protocol.subscribe(subscription.topic)):
+            if session.send_json(self.protocol.subscribe(subscription.topic, self.subscriber_id)):
                 waiter.wait(grace_s)
             self._waiting = None
         else:
@@ -306,6 +322,13 @@ class FanoutSubscriber(WebSocketUser):
             while not subscription.complete(totals) and time.monotonic() < deadline:
                 gevent.sleep(0.02)
         self._settle(open_at_end=open_at_end)
+
+    def _settle_previous(self, end: int | None = None) -> None:
+        """Settle a lost session's subscription: to ``end`` if the target said, else to its last arrival."""
+        previous, self._previous = self._previous, None
+        if previous is not None:
+            previous.fence = end
+            previous.settle(open_at_end=False).record(self.recorder, previous.topic)
 
     def _settle(self, *, open_at_end: bool) -> None:
         subscription = self.subscription

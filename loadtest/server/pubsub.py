@@ -7,6 +7,10 @@ The protocol (JSON text messages; anything else falls through to the echo):
   subscriber is entitled to exactly the publishes numbered above ``N``. Subscribing again is
   harmless and answers the current ordinal: a *fence*, since everything published up to it was
   queued for the subscriber before the answer.
+* With ``"subscriber":ID`` in the subscribe message, the answer also says where the previous
+  subscription of ``ID`` to ``T`` ended, if one did: ``"previous":E``, the ordinal when the server
+  removed it (its session ended, or this subscription took its place). A subscriber that lost its
+  session then knows exactly which publishes the old subscription was owed.
 * ``{"type":"unsubscribe","topic":T}`` -> ``{"type":"unsubscribed","topic":T,"ordinal":N}``.
 * ``{"type":"publish","topic":T,"data":D}`` -> ``{"type":"event","topic":T,"data":D,"ordinal":K}``
   to every session subscribed to T, ``K`` the publish's number on its topic. ``data`` is passed on
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -33,6 +37,9 @@ import orjson
 from websockets.exceptions import ConnectionClosed
 
 __all__ = ["HOLD_MAX_S", "Outbox", "PubSub", "PubSubStats"]
+
+#: Ends of subscriptions remembered for their subscriber's next subscribe (the oldest forgotten).
+MAX_ENDED = 100_000
 
 #: A delivery held back to be swapped (``--reorder-every``) is sent in order after this long
 #: if no other delivery to its subscriber comes (then it was not reordered, and not counted).
@@ -163,6 +170,9 @@ class PubSub:
         self.subscribers: dict[str, dict[Any, Outbox]] = {}
         self.outboxes: dict[Any, Outbox] = {}
         self._subscribers_seen = 0
+        self._owners: dict[tuple[str, str], Any] = {}  # (subscriber id, topic) -> its connection
+        self._names: dict[Any, dict[str, str]] = {}  # connection -> topic -> subscriber id
+        self._ended: OrderedDict[tuple[str, str], int] = OrderedDict()  # -> the ordinal it ended at
 
     def reset(self) -> None:
         """Zero the counters and the every-Nth sequences (topics and subscriptions stay)."""
@@ -189,21 +199,46 @@ class PubSub:
         elif kind == "subscribe":
             subscribers = self.subscribers.setdefault(topic, {})
             outbox = self._outbox(connection)
+            name = message.get("subscriber")
+            previous = self._take_over(connection, name, topic) if isinstance(name, str) else None
             if connection not in subscribers:
                 subscribers[connection] = outbox
                 self.stats.subscriptions += 1
-            self._reply(outbox, "subscribed", topic)
+            self._reply(outbox, "subscribed", topic, previous)
         elif kind == "unsubscribe":
             self.subscribers.get(topic, {}).pop(connection, None)
+            name = self._names.get(connection, {}).pop(topic, None)
+            if name is not None and self._owners.get((name, topic)) is connection:
+                del self._owners[(name, topic)]  # its subscriber knows the end from the answer
             self._reply(self._outbox(connection), "unsubscribed", topic)
         else:
             return False
         return True
 
+    def _take_over(self, connection: Any, name: str, topic: str) -> int | None:
+        """Make ``connection`` the subscription of ``name`` to ``topic``; return where the previous ended."""
+        key = (name, topic)
+        old = self._owners.get(key)
+        self._owners[key] = connection
+        self._names.setdefault(connection, {})[topic] = name
+        if old is connection:
+            return None  # subscribing again on the same session: a fence
+        if old is not None:  # its session has not ended yet here: this subscription replaces it
+            self.subscribers.get(topic, {}).pop(old, None)
+            self._names.get(old, {}).pop(topic, None)
+            return self.ordinals.get(topic, 0)
+        return self._ended.pop(key, None)
+
     def leave(self, connection: Any) -> None:
-        """Forget a session that ended: its subscriptions and its queue."""
+        """Forget a session that ended: its subscriptions (remembering where they ended) and its queue."""
         for subscribers in self.subscribers.values():
             subscribers.pop(connection, None)
+        for topic, name in self._names.pop(connection, {}).items():
+            if self._owners.get((name, topic)) is connection:
+                del self._owners[(name, topic)]
+                self._ended[(name, topic)] = self.ordinals.get(topic, 0)
+                if len(self._ended) > MAX_ENDED:
+                    self._ended.popitem(last=False)
         outbox = self.outboxes.pop(connection, None)
         if outbox is not None:
             outbox.close()
@@ -217,9 +252,11 @@ class PubSub:
             outbox = self.outboxes[connection] = Outbox(connection, self._send, self.stats, delay_s=delay_s)
         return outbox
 
-    def _reply(self, outbox: Outbox, kind: str, topic: str) -> None:
-        ordinal = self.ordinals.setdefault(topic, 0)
-        outbox.put_reply(orjson.dumps({"type": kind, "topic": topic, "ordinal": ordinal}))
+    def _reply(self, outbox: Outbox, kind: str, topic: str, previous: int | None = None) -> None:
+        answer: dict[str, Any] = {"type": kind, "topic": topic, "ordinal": self.ordinals.setdefault(topic, 0)}
+        if previous is not None:
+            answer["previous"] = previous
+        outbox.put_reply(orjson.dumps(answer))
 
     def _publish(self, topic: str, data: Any) -> None:
         ordinal = self.ordinals.get(topic, 0) + 1

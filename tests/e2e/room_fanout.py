@@ -11,7 +11,7 @@ from loadtest.plugin.fanout import FanoutPublisher, FanoutSubscriber, PubSubProt
 class RoomProtocol(PubSubProtocol):
     ack_type = None  # joins are not acknowledged: --ws-subscribe-settle says when one is in place
 
-    def subscribe(self, topic: str) -> dict[str, Any]:
+    def subscribe(self, topic: str, subscriber: str) -> dict[str, Any]:
         return {"action": "join", "room": topic}
 
     def publish(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:

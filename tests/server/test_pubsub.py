@@ -108,6 +108,36 @@ def test_other_messages_are_still_echoed_and_topics_are_separate(pubsub: Callabl
     assert _pubsub(server)["fanned_out"] == 0 and _pubsub(server)["topics"] == 2
 
 
+def test_a_subscribers_next_subscription_says_where_its_lost_one_ended(pubsub: Callable[..., Any]) -> None:
+    server = pubsub()
+    first = _open(server)
+    _send(first, type="subscribe", topic="t", subscriber="s1")
+    assert _recv(first) == {"type": "subscribed", "topic": "t", "ordinal": 0}
+    publisher = _open(server)
+    _publish(publisher, 2)
+    first.close()  # the session is gone: the target removes the subscription at ordinal 2...
+    deadline = time.monotonic() + 5
+    while server.stats()["sessions"]["current"] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    _publish(publisher, 3)
+    second = _open(server)
+    _send(second, type="subscribe", topic="t", subscriber="s1")  # ...and says so to the next one
+    assert _recv(second) == {"type": "subscribed", "topic": "t", "ordinal": 5, "previous": 2}
+    _send(second, type="subscribe", topic="t", subscriber="s1")  # a fence: nothing ended
+    assert _recv(second) == {"type": "subscribed", "topic": "t", "ordinal": 5}
+    third = _open(server)  # a subscription of s1 whose session the target still holds is replaced
+    _send(third, type="subscribe", topic="t", subscriber="s1")
+    assert _recv(third) == {"type": "subscribed", "topic": "t", "ordinal": 5, "previous": 5}
+    _publish(publisher, 1)
+    assert [e["ordinal"] for e in _until_fence(third)[0]] == [6]
+    assert _until_fence(second)[0] == []  # replaced: no longer subscribed
+    _send(third, type="unsubscribe", topic="t")
+    assert _recv(third)["type"] == "unsubscribed"
+    _send(third, type="subscribe", topic="t", subscriber="s1")  # it knew its end: nothing to say
+    assert "previous" not in _recv(third)
+
+
 def test_every_nth_delivery_is_dropped_in_fan_out_order(pubsub: Callable[..., Any]) -> None:
     server = pubsub("--drop-delivery-every", "3")
     first, second = _open(server), _open(server)

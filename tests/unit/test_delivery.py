@@ -95,6 +95,15 @@ def test_ordinal_window_of_a_session_that_ended_stops_at_its_last_arrival() -> N
     assert (out.expected, out.delivered, out.ended_early) == (4, 3, True)  # 3 lost; after 4 unknown
 
 
+def test_a_lost_sessions_window_ends_where_the_target_says_it_removed_the_subscription() -> None:
+    sub = Subscription("t", ordinal=3, from_start=False)
+    for ordinal in (4, 5):
+        sub.deliver(_stamp(ordinal), ordinal)
+    sub.fence = 8  # the next acknowledgement's "previous": 6 to 8 were in flight or queued
+    out = sub.settle(open_at_end=False)
+    assert (out.expected, out.delivered, out.ended_early) == (5, 2, True)
+
+
 def test_reordering_is_judged_per_publisher_not_across_publishers() -> None:
     sub = Subscription("t", ordinal=0, from_start=True)
     arrivals = [("a", 1, 1), ("b", 1, 3), ("a", 2, 2), ("b", 3, 5), ("b", 2, 4)]  # b's 2 after its 3
