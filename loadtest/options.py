@@ -47,7 +47,7 @@ class Option:
         default: the value when the option is not given.
         type: ``str``, ``int``, ``float`` or ``bool`` (a flag); list options have ``repeat``.
         group: ``session``, ``reconnect``, ``output`` or a scenario group
-            (``heartbeat``, ``burst``, ``storm``).
+            (``heartbeat``, ``burst``, ``storm``, ``fanout``, ``har``).
         scope: see the module docstring.
         metavar: the placeholder in ``--help``.
         choices: the allowed values, if any.
@@ -339,6 +339,56 @@ OPTIONS: tuple[Option, ...] = (
         False,
         bool,
         group="storm",
+    ),
+    # -- scenario: fanout -------------------------------------------------------------------------
+    Option(
+        "--ws-topics",
+        "fanout: topics fanout-0, fanout-1...; each subscriber takes one, publishers publish on all in turn.",
+        1,
+        int,
+        group="fanout",
+        metavar="N",
+    ),
+    Option(
+        "--ws-publishers",
+        "fanout: publishers among the -u users (the rest subscribe); they start when all subscribed.",
+        1,
+        int,
+        group="fanout",
+        metavar="N",
+    ),
+    Option(
+        "--ws-publish-rate",
+        "fanout: messages per second per publisher.",
+        10.0,
+        float,
+        group="fanout",
+        metavar="PER_S",
+    ),
+    Option(
+        "--ws-publish-size",
+        "fanout: size of each publish message, its stamp included.",
+        128,
+        int,
+        group="fanout",
+        metavar="BYTES",
+    ),
+    Option(
+        "--ws-subscribe-settle",
+        "fanout: the server acknowledges no subscription: count one in place S after it was sent "
+        "(0: wait for the acknowledgement, exact).",
+        0.0,
+        float,
+        group="fanout",
+        metavar="S",
+    ),
+    Option(
+        "--ws-fanout-grace",
+        "fanout: when the run ends, wait up to S after publishing stopped for deliveries in flight.",
+        2.0,
+        float,
+        group="fanout",
+        metavar="S",
     ),
     # -- scenario: HAR replay (loadtest har) -----------------------------------------------------
     Option(

@@ -31,6 +31,7 @@ HISTOGRAMS: dict[str, tuple[int, float]] = {
     "send_queue_bytes": (1 << 36, 1.0),  # bytes
     "close": (3_600_000_000, _US_PER_MS),  # our close frame written -> the session ended
     "reconnect_delay": (3_600_000_000, _US_PER_MS),  # the backoff a user waited before reconnecting
+    "fanout_latency": (3_600_000_000, _US_PER_MS),  # a published message's stamp -> its arrival
 }
 
 #: Counters of things that went wrong (the summary's ``errors`` section, in this order).
@@ -48,6 +49,18 @@ ERROR_COUNTERS = (
     "handshakes_at_end",  # handshakes still waiting for the 101 when their user was stopped
 )
 
+#: Fan-out counters (:mod:`loadtest.metrics.delivery`; the summary's ``fanout`` section adds them up).
+FANOUT_COUNTERS = (
+    "fanout_published",  # messages our publishers sent
+    "fanout_subscriptions",  # subscriptions acknowledged (or settled)
+    "fanout_delivered",  # first deliveries inside a subscription's window
+    "fanout_expected",  # entitlement a subscription could count itself (see Settlement)
+    "fanout_duplicated",
+    "fanout_reordered",
+    "fanout_ended_early",  # subscriptions whose session ended during the run
+    "fanout_latency_other_host",  # deliveries whose publisher's clock is another host's
+)
+
 #: Plain counters, all starting at zero.
 COUNTERS = (
     "sessions_opened",
@@ -58,13 +71,26 @@ COUNTERS = (
     "bytes_received",
     "over_threshold",
     *ERROR_COUNTERS,
+    *FANOUT_COUNTERS,
 )
 
 #: Distinct session-end classes with their own lifetime histograms (beyond: "other").
 MAX_END_CLASSES = 24
 
 #: Counters keyed by a class or code.
-KEYED = ("handshake_failures", "closes_server", "closes_client", "abnormal_reasons")
+KEYED = (
+    "handshake_failures",
+    "closes_server",
+    "closes_client",
+    "abnormal_reasons",
+    # fan-out, bounded by publishers x topics: what the master needs to count what subscriptions
+    # still open at the end were entitled to (loadtest.report.fanout)
+    "fanout_published_by",  # "publisher|topic" -> messages sent
+    "fanout_from_start",  # topic -> subscriptions in place from the start and open at the end
+    "fanout_open_streams",  # "publisher|topic" -> later subscriptions open at the end that heard it
+    "fanout_open_start",  # "publisher|topic" -> the sum of those subscriptions' numbers before their start
+    "fanout_modes",  # "ordinal" or "sequence" -> subscriptions settled that way
+)
 
 
 class Recorder:
@@ -181,6 +207,14 @@ class Recorder:
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to a plain counter (see :data:`COUNTERS`)."""
         self.counters[name] += n
+
+    def count_keyed(self, name: str, key: str, n: int = 1) -> None:
+        """Add ``n`` to one key of a keyed counter (see :data:`KEYED`; the caller bounds the keys)."""
+        self.keyed[name][key] += n
+
+    def on_delivery_latency(self, latency_us: int) -> None:
+        """Record a fan-out delivery's latency, from its publisher's stamp to its arrival."""
+        self.histograms["fanout_latency"].record(latency_us)
 
     # -- state for reports and for the master ------------------------------------------------
     def state(self, *, encode: bool = True) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from locust import events
 from loadtest import options as ws_options
 from loadtest.config import validate_target_url
 from loadtest.errors import ConfigError
-from loadtest.plugin import distributed, lost, run, scale, settings, storms
+from loadtest.plugin import barrier, distributed, lost, run, scale, settings, storms
 from loadtest.plugin.state import PluginState, set_state, state_for
 from loadtest.plugin.user import WebSocketUser
 from loadtest.plugin.web_form import loaded_user_classes
@@ -62,6 +62,7 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     set_state(environment, state)
     _ENVIRONMENTS.append(environment)
     _warn_about_ignored_options(environment, parsed, worker)
+    barrier.install(environment)  # first: its test_stopping listener must not wait behind the master's
     distributed.install(environment)
     storms.install(environment)
     lost.install(environment)

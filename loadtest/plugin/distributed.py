@@ -159,7 +159,7 @@ def _flush_workers(environment: Any, state: PluginState) -> None:
     state.worker_finals.clear()
     for client_id in expected:
         runner.server.send_to_client(Message(MSG_FLUSH, None, client_id))
-    deadline = time.monotonic() + state.session_options.close_timeout_s + FINAL_WAIT_S
+    deadline = time.monotonic() + state.session_options.close_timeout_s + FINAL_WAIT_S + state.stop_extra_s
     while not expected <= state.worker_finals and time.monotonic() < deadline:
         gevent.sleep(0.05)
     missing = expected - state.worker_finals

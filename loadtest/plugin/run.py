@@ -30,7 +30,7 @@ from loadtest import options as ws_options
 from loadtest.config import redact_url
 from loadtest.errors import ConfigError
 from loadtest.metrics import storm
-from loadtest.plugin import distributed, settings
+from loadtest.plugin import barrier, distributed, settings
 from loadtest.plugin.distributed import is_master, is_worker
 from loadtest.plugin.state import RUNNING, STOPPED, PluginState, state_for
 from loadtest.report import baseline, checks, console, csv_files, summary
@@ -214,6 +214,7 @@ def build_summary(environment: Any) -> dict[str, Any]:
     if not is_master(environment) and state.storms.storms:
         state.storm_states["local"] = state.storms.summary()
     result["storms"] = storm.merge(list(state.storm_states.values()))
+    result["fanout"]["barrier"] = barrier.current(environment).info()
     if is_master(environment):
         result["workers"] = {"reported": len(state.aggregate.sources_seen), "lost": list(state.lost_workers)}
     result["run"] = _run_section(environment, state)

@@ -54,6 +54,7 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
     check_tls_files(session)
     if getattr(parsed, "ws_har_speed", 1.0) < 0:
         raise ConfigError("--ws-har-speed must be 0 (no waits) or a positive factor, e.g. 2: twice as fast")
+    _check_fanout(parsed)
     settings = RunSettings(
         session_options=session,
         backoff=ws_options.backoff(parsed),
@@ -80,6 +81,21 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
             if path:
                 check_writable(path, flag)
     return settings
+
+
+def _check_fanout(parsed: Any) -> None:
+    """Refuse fan-out values that cannot work (the defaults pass; options absent in-process too)."""
+    if getattr(parsed, "ws_topics", 1) < 1:
+        raise ConfigError("--ws-topics must be 1 or more")
+    if getattr(parsed, "ws_publishers", 1) < 1:  # 0 would be Locust's "no fixed count": spawn by weight
+        raise ConfigError("--ws-publishers must be 1 or more")
+    if getattr(parsed, "ws_publish_rate", 10.0) <= 0:
+        raise ConfigError("--ws-publish-rate must be a positive number of messages per second")
+    if getattr(parsed, "ws_publish_size", 128) < 0:
+        raise ConfigError("--ws-publish-size must be 0 or more bytes")
+    for flag in ("--ws-subscribe-settle", "--ws-fanout-grace"):
+        if getattr(parsed, flag[2:].replace("-", "_"), 0.0) < 0:
+            raise ConfigError(f"{flag} must be 0 or more seconds")
 
 
 def check_writable(path: str, flag: str) -> None:

@@ -51,6 +51,8 @@ class PluginState:
     sampler: Any = None
     history: Any = None  # the open CSV history writer
     worker_finals: set[str] = field(default_factory=set)
+    #: how much longer than usual a master waits for its workers' final counts (fan-out drains)
+    stop_extra_s: float = 0.0
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None  # the final summary, once the run has stopped
     quitting: bool = False

@@ -69,11 +69,49 @@ def render(summary: dict[str, Any]) -> str:
             f" {t['messages_received_per_s']:.1f} msg/s received,"
             f" {t['bytes_sent_per_s'] / 1024:.1f} KiB/s sent"
         )
+    lines += fanout_lines(summary.get("fanout") or {})
     lines += [f" {line}" for line in findings(summary)]
     errors = {k: v for k, v in summary["errors"].items() if v}
     if errors:
         lines.append(" errors: " + ", ".join(f"{k}={v}" for k, v in errors.items()))
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def fanout_lines(fanout: dict[str, Any]) -> list[str]:
+    """Return the fan-out lines: what was published and what arrived, the delivery latency, the barrier."""
+    if fanout.get("published") is None:
+        return []
+    subs = fanout["subscriptions"]
+    lines = [
+        f" fan-out: {fanout['published']} published ({_count(fanout['publishers'], 'publisher')},"
+        f" {_count(fanout['topics'], 'topic')});"
+        f" {fanout['expected']} expected, {fanout['delivered']} delivered, {fanout['lost']} lost,"
+        f" {fanout['duplicated']} duplicated, {fanout['reordered']} reordered"
+        f" ({subs['acknowledged']} subscriptions: {subs['ordinal']} by ordinal,"
+        f" {subs['sequence']} by sequence, {subs['ended_early']} ended early)"
+    ]
+    h = fanout["latency_ms"]
+    if h["count"]:
+        lines.append(
+            f" delivery ms n={h['count']} p50={_fmt(h['p50'])} p90={_fmt(h['p90'])} p99={_fmt(h['p99'])}"
+            f" p99.9={_fmt(h['p999'])} max={_fmt(h['max'])}"
+        )
+    if fanout["latency_other_host"]:
+        lines.append(
+            f" delivery latency not measured for {fanout['latency_other_host']} deliveries:"
+            " their publisher ran on another host (its clock is not ours)"
+        )
+    barrier = fanout["barrier"]
+    if barrier.get("timed_out"):
+        lines.append(
+            f" fan-out barrier timed out: publishing started with {barrier['acknowledged']} of"
+            f" {barrier['subscribers']} subscriptions in place"
+        )
+    return lines
 
 
 def findings(summary: dict[str, Any]) -> list[str]:

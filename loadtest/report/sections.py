@@ -1,5 +1,5 @@
 """The sections every page shows (sessions, closes, handshake failures, latency, backpressure,
-storms): their columns, headings, what an empty one says, and how each value is formatted.
+storms, fan-out): their columns, headings, what an empty one says, and how each value is formatted.
 
 The HTML pages (:mod:`loadtest.report.page`), ``page.js`` (which gets :data:`COLUMNS` in its spec
 and mirrors :func:`fmt` and :func:`section_rows`) and the web UI's tabs read them from here.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 #: The sections both pages show, in order (each a table of :data:`COLUMNS`).
-SECTIONS = ("sessions", "closes", "handshake_failures", "latency", "backpressure", "storms")
+SECTIONS = ("sessions", "closes", "handshake_failures", "latency", "backpressure", "storms", "fanout")
 
 #: Columns of each section: (row key, heading, format). A dotted key reads a nested value.
 #: Formats: text, int, ms, share, num, back_s (seconds, "never" for none), pairs (``{k: n}``).
@@ -62,6 +62,17 @@ COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("peak_handshake_rate_per_s", "Peak handshakes/s", "int"),
         ("handshake_failures", "Handshake failures", "pairs"),
     ),
+    "fanout": (
+        ("published", "Published", "int"),
+        ("expected", "Expected", "int"),
+        ("delivered", "Delivered", "int"),
+        ("lost", "Lost", "int"),
+        ("duplicated", "Duplicated", "int"),
+        ("reordered", "Reordered", "int"),
+        ("latency_ms.p50", "Latency p50 (ms)", "ms"),
+        ("latency_ms.p99", "Latency p99 (ms)", "ms"),
+        ("latency_ms.max", "Latency max (ms)", "ms"),
+    ),
 }
 
 #: Headings of the sections, and what an empty one says.
@@ -72,6 +83,7 @@ TITLES = {
     "latency": "Latency (ms)",
     "backpressure": "Backpressure (bytes, ms)",
     "storms": "Reconnect storms",
+    "fanout": "Fan-out",
 }
 EMPTY = {
     "sessions": "no sessions",
@@ -80,6 +92,7 @@ EMPTY = {
     "latency": "no samples",
     "backpressure": "no samples",
     "storms": "no reconnect storm",
+    "fanout": "no fan-out",
 }
 
 

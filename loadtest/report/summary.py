@@ -11,7 +11,7 @@ import orjson
 from loadtest.metrics.aggregate import SERIES_FIELDS
 from loadtest.metrics.histogram import Histogram
 from loadtest.metrics.recorder import ERROR_COUNTERS, Recorder
-from loadtest.report import lifetimes
+from loadtest.report import fanout, lifetimes
 
 SCHEMA = "loadtest.summary/1"
 
@@ -94,6 +94,7 @@ def build(
             "bytes_sent_per_s": _per_s(counters["bytes_sent"], duration_s),
             "bytes_received_per_s": _per_s(counters["bytes_received"], duration_s),
         },
+        "fanout": fanout.section(recorder),
         "session_ends": (ends := lifetimes.end_rows(recorder.ends)),
         "idle_timeout_suspects": lifetimes.idle_timeout_suspects(ends),
         "locust": dict(locust_totals or {}),

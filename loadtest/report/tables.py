@@ -69,11 +69,19 @@ def session_row(summary: dict[str, Any], connected_now: int | None = None) -> di
     }
 
 
+def fanout_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the fan-out line (none when the run had no fan-out)."""
+    fanout = summary.get("fanout") or {}
+    return [fanout] if fanout.get("published") is not None else []
+
+
 def all_tables(summary: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Return every table by name (``closes``, ``handshake_failures``, ``latency``, ``backpressure``)."""
+    """Return every table by name (``closes``, ``handshake_failures``, ``latency``, ``backpressure``,
+    ``fanout``)."""
     return {
         "closes": close_rows(summary),
         "handshake_failures": handshake_rows(summary),
         "latency": latency_rows(summary),
         "backpressure": backpressure_rows(summary),
+        "fanout": fanout_rows(summary),
     }

@@ -24,6 +24,7 @@ from websockets.protocol import CLOSED, OPEN
 from websockets.typing import Subprotocol
 
 from loadtest.server.options import ServerOptions
+from loadtest.server.pubsub import PubSub
 from loadtest.server.stats import ServerStats
 
 __all__ = ["ServerStats", "TargetServer", "run"]
@@ -119,6 +120,17 @@ class TargetServer:
         self.rate_window = -1
         self.rate_count = 0
         self.server: Server | None = None
+        self.pubsub = (
+            PubSub(
+                self._send,
+                drop_every=options.drop_delivery_every,
+                delay_s=options.delay_deliveries,
+                slow_every=options.slow_subscriber_every,
+                reorder_every=options.reorder_every,
+            )
+            if options.pubsub
+            else None
+        )
         self.connection_class: type[TargetConnection] = type(
             "BoundTargetConnection", (TargetConnection,), {"target": self}
         )
@@ -128,6 +140,8 @@ class TargetServer:
         self.stats.reset()
         self.handshake_seq = 0
         self.session_seq = 0
+        if self.pubsub is not None:
+            self.pubsub.reset()
 
     # Handshakes
 
@@ -180,7 +194,10 @@ class TargetServer:
 
     def _stats_response(self, *, reset: bool) -> Response:
         """Build the ``/stats`` JSON response, resetting the counters afterwards if asked."""
-        body = orjson.dumps(self.stats.snapshot())
+        snapshot = self.stats.snapshot()
+        if self.pubsub is not None:
+            snapshot["pubsub"] = self.pubsub.snapshot()
+        body = orjson.dumps(snapshot)
         if reset:
             self.reset()
         headers = Headers(
@@ -226,6 +243,8 @@ class TargetServer:
         finally:
             for task in tasks:
                 task.cancel()
+            if self.pubsub is not None:
+                self.pubsub.leave(connection)
             if connection.protocol.state is not CLOSED and connection.protocol.close_sent is None:
                 connection.transport.abort()
             await connection.wait_closed()
@@ -263,6 +282,8 @@ class TargetServer:
                 awaiting_auth = False
                 continue
             if isinstance(message, str):
+                if self.pubsub is not None and self.pubsub.handle(connection, payload):
+                    continue
                 await self._send(connection, self._pong_for(payload) or payload)
             else:
                 await self._send(connection, payload, text=False)

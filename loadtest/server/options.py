@@ -54,6 +54,11 @@ class ServerOptions:
     max_handshake_rate: int | None = None
     handshake_delay: float = 0.0
     protocol_ping_interval: float | None = None
+    pubsub: bool = False
+    drop_delivery_every: int | None = None
+    delay_deliveries: float = 0.0
+    reorder_every: int | None = None
+    slow_subscriber_every: int | None = None
 
     def __post_init__(self) -> None:
         """Validate the options, raising ``ValueError`` with one sentence on the first bad value."""
@@ -61,11 +66,11 @@ class ServerOptions:
             raise ValueError("--host must not be empty.")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535, got {self.port}.")
-        for name in ("close_every", "drop_every", "reject_every", "max_handshake_rate"):
+        for name in ("close_every", "drop_every", "reject_every", "max_handshake_rate", *_PUBSUB_EVERY):
             _check_positive_int(name, getattr(self, name))
         if self.max_message_size is not None:
             _check_positive_int("max_message_size", self.max_message_size)
-        for name in ("close_after", "drop_after", "read_delay", "handshake_delay"):
+        for name in ("close_after", "drop_after", "read_delay", "handshake_delay", "delay_deliveries"):
             _check_seconds(name, getattr(self, name), allow_zero=True)
         for name in ("idle_timeout", "drop_all_every", "protocol_ping_interval"):
             value = getattr(self, name)
@@ -112,6 +117,12 @@ class ServerOptions:
             raise ValueError("--allowed-origin must not be empty.")
         if self.stop_reading and (self.auth_mode == "message" and self.token is not None):
             raise ValueError("--stop-reading cannot be combined with --auth-mode message.")
+        if not self.pubsub:
+            for name in (*_PUBSUB_EVERY, "delay_deliveries"):
+                if getattr(self, name):
+                    raise ValueError(f"--{_flag(name)} is a fault of the pub/sub mode: give --pubsub too.")
+        if self.slow_subscriber_every is not None and not self.delay_deliveries:
+            raise ValueError("--slow-subscriber-every needs --delay-deliveries (its delay).")
 
     def to_args(self) -> list[str]:
         """Render the options as command-line arguments accepted by ``parse_args``."""
@@ -130,6 +141,9 @@ class ServerOptions:
                 args += [flag, str(value)]
         return args
 
+
+#: The every-Nth faults of the pub/sub mode.
+_PUBSUB_EVERY = ("drop_delivery_every", "reorder_every", "slow_subscriber_every")
 
 #: Repeatable options: field name -> flag (without the dashes).
 _REPEATED = {
@@ -283,6 +297,33 @@ def build_parser(prog: str = "python -m loadtest.server") -> argparse.ArgumentPa
     )
     flow.add_argument(
         "--protocol-ping-interval", type=float, metavar="SECONDS", help="send protocol pings every SECONDS"
+    )
+
+    pubsub = parser.add_argument_group("publish/subscribe (see docs/fanout.md)")
+    pubsub.add_argument(
+        "--pubsub",
+        action="store_true",
+        help='answer {"type":"subscribe"|"unsubscribe"|"publish","topic":T}: publishes go to subscribers',
+    )
+    pubsub.add_argument("--drop-delivery-every", type=int, metavar="N", help="drop every Nth delivery")
+    pubsub.add_argument(
+        "--delay-deliveries",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay each delivery by SECONDS (default: 0)",
+    )
+    pubsub.add_argument(
+        "--reorder-every",
+        type=int,
+        metavar="N",
+        help="send every Nth delivery after the next one to the same subscriber (a swap)",
+    )
+    pubsub.add_argument(
+        "--slow-subscriber-every",
+        type=int,
+        metavar="N",
+        help="with --delay-deliveries: delay only every Nth subscriber's deliveries (a slow subscriber)",
     )
     return parser
 

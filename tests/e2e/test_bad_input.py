@@ -50,6 +50,8 @@ def _refused(proc: subprocess.CompletedProcess[str], sentence: str) -> None:
         (["--ws-report", "/tmp"], "--ws-report '/tmp' is a folder"),
         (["--host", "ws://[::1/"], "is not a valid URL (Invalid IPv6 URL)"),
         (["--ws-check", "rtt_ms.p98<1"], "nearest valid: rtt_ms.p99"),
+        (["--ws-publishers", "0"], "--ws-publishers must be 1 or more"),
+        (["--ws-check", "fanout.los==0"], "nearest valid: fanout.lost"),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_2_before_any_user(

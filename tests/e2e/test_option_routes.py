@@ -80,6 +80,20 @@ def _delay_ms(o: Outcome) -> dict[str, Any]:
     return delays
 
 
+def _fan(o: Outcome) -> dict[str, Any]:
+    fanout: dict[str, Any] = _s(o)["fanout"]
+    assert fanout["published"] and fanout["lost"] is not None, fanout  # checked exactly in test_fanout.py
+    return fanout
+
+
+def _publish_rate(o: Outcome) -> float:
+    """Return the messages per second each publisher sent, from the barrier to the end of the run."""
+    publishing_s = _s(o)["duration_s"] - _fan(o)["barrier"]["started_s"]
+    assert publishing_s >= 0.5, f"publishing started {_fan(o)['barrier']['started_s']} s into the run"
+    rate: float = _fan(o)["published"] / _fan(o)["publishers"] / publishing_s
+    return rate
+
+
 def _points(o: Outcome) -> int:
     points: int = _s(o)["run"]["points"]
     return points
@@ -318,6 +332,39 @@ def worlds(tmp: Path, chain: Chain) -> list[World]:
             },
             config={"ws_reconnect_base": 0.1},
         ),
+        World(  # 2 publishers, 2 subscribers
+            "fanout",
+            "fanout",
+            ["--pubsub"],
+            {
+                "ws_topics": Probe(
+                    3, lambda o: _expect(_srv(o)["pubsub"]["topics"] == _fan(o)["topics"] == 3, o)
+                ),
+                "ws_publishers": Probe(2, lambda o: _expect(_fan(o)["publishers"] == 2, o)),
+                "ws_publish_rate": Probe(40.0, lambda o: _expect(_publish_rate(o) >= 25, o)),
+                "ws_publish_size": Probe(
+                    600, lambda o: _expect(_s(o)["messages"]["bytes_sent"] >= 600 * _fan(o)["published"], o)
+                ),
+            },
+            users=4,
+        ),
+        World(  # deliveries take 1 s: a grace of 0.2 s ends the run with some still in flight
+            "fanout-grace",
+            "fanout",
+            ["--pubsub", "--delay-deliveries", "1.0"],
+            {
+                "ws_fanout_grace": Probe(0.2, lambda o: _expect(_fan(o)["lost"] > 0, o)),
+                # no acknowledgement awaited: publishing starts a second after the subscription
+                "ws_subscribe_settle": Probe(
+                    1.0,
+                    lambda o: _expect(
+                        _fan(o)["subscriptions"]["sequence"] == _fan(o)["subscriptions"]["settled"] == 1
+                        and _fan(o)["barrier"]["started_s"] >= 1.0,
+                        o,
+                    ),
+                ),
+            },
+        ),
         World(  # one request a second for 6 s: a 3 s run at speed 1 sends at most 3 per user
             "har",
             "recorded_ticker",
@@ -357,7 +404,8 @@ def worlds(tmp: Path, chain: Chain) -> list[World]:
 
 
 def _expect(condition: bool, outcome: Outcome) -> None:
-    assert condition, json.dumps({k: outcome.summary.get(k) for k in ("sessions", "closes", "errors")})
+    shown = ("sessions", "closes", "errors", "fanout")
+    assert condition, json.dumps({k: outcome.summary.get(k) for k in shown})
 
 
 def _applies(option_dest: str, route: str) -> bool:
@@ -372,6 +420,7 @@ def _form_for(scenario: str) -> list[str]:
         "heartbeat_idle": "heartbeat",
         "reconnect_storm": "storm",
         "recorded_ticker": "har",
+        "fanout": "fanout",
     }.get(scenario)
     return sorted(
         o.dest

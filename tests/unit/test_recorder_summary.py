@@ -91,6 +91,7 @@ def test_recorder_counters_and_keyed() -> None:
     assert counters["over_threshold"] == 2
     assert counters["reply_timeouts"] == 2
     assert state["keyed"] == {
+        **{name: {} for name in KEYED},
         "handshake_failures": {"http_403": 1, "refused": 1},
         "closes_server": {"1011": 1},
         "closes_client": {"1000": 1},
@@ -123,7 +124,7 @@ def test_build_summary_exact() -> None:
     )
 
     # sections the scenarios added, checked on their own below and in tests of their own
-    for key in ("rtt_scheduled_ms", "throughput", "session_ends", "idle_timeout_suspects"):
+    for key in ("rtt_scheduled_ms", "throughput", "session_ends", "idle_timeout_suspects", "fanout"):
         built.pop(key)
     assert built == {
         "schema": "loadtest.summary/1",
