@@ -31,7 +31,7 @@ def _options(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"{PROG} options", description=_options.__doc__)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table (docs/options.md)")
     args = parser.parse_args(list(argv))
-    from loadtest.options import render  # no Locust import: fast, and no gevent patching
+    from loadtest.option_docs import render  # no Locust import: fast, and no gevent patching
 
     print(render(markdown=args.markdown), end="")
     return 0

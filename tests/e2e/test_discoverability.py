@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from loadtest.locust_help import _is_locust_help
-from loadtest.options import OPTIONS, render
+from loadtest.option_docs import render
+from loadtest.options import OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
