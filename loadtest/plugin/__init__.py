@@ -24,6 +24,10 @@ from loadtest.plugin.web_form import loaded_user_classes
 
 logger = logging.getLogger("loadtest")
 
+# gevent records, for every greenlet, who spawned it (a _Frame per level of the spawn tree: ~10
+# records per user). Nothing here reads that tree; an idle session should not pay for it.
+gevent.config.track_greenlet_tree = False
+
 #: Exit status when the options are unusable (before any user starts).
 EXIT_CONFIG = 2
 
