@@ -57,6 +57,7 @@ COUNTERS = (
     "bytes_sent",
     "bytes_received",
     "over_threshold",
+    "request_events",  # Locust request events fired one per request (--ws-request-events)
     *ERROR_COUNTERS,
 )
 

@@ -75,10 +75,14 @@ def install(environment: Any) -> None:
         def report(client_id: str, data: dict[str, Any]) -> None:
             data["loadtest"] = _delta(state)
 
+        def flush_rows(**_: Any) -> None:
+            state.flush_rows()
+
         def final(**_: Any) -> None:
             # Locust's own statistics go up every 3 s and at quit, not at a stop: send them now,
             # before our final delta, so the master's Locust totals are complete when it builds
             # the summary (messages arrive in order). This report carries our delta too.
+            state.flush_rows()
             runner._send_stats()
             runner.send_message(MSG_FINAL, _delta(state))
 
@@ -88,12 +92,17 @@ def install(environment: Any) -> None:
         def reset(environment: Any, msg: Any, **_: Any) -> None:
             state.generation = int(msg.data["generation"])
             state.recorder.reset()
+            if state.rows is not None:
+                state.rows.discard()
             state.storms.reset(time.perf_counter_ns())
             # Locust resets only the master's statistics: what a worker recorded since its last
             # report would still arrive after the reset. Drop it here too, for both of us.
             runner.stats.reset_all()
 
         environment.events.report_to_master.add_listener(report)
+        # Our pending rows must be in Locust's statistics before its own listener (registered with
+        # the runner, before us) serializes them; EventHook has no public way to go first.
+        environment.events.report_to_master._handlers.insert(0, flush_rows)
         environment.events.test_stop.add_listener(final)
         runner.register_message(MSG_FLUSH, flush, concurrent=True)
         runner.register_message(MSG_RESET, reset)

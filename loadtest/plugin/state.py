@@ -11,6 +11,7 @@ from loadtest.metrics.aggregate import Aggregate
 from loadtest.metrics.backoff import Backoff
 from loadtest.metrics.recorder import Recorder
 from loadtest.metrics.storm import StormTracker
+from loadtest.plugin.rows import Rows
 from loadtest.plugin.scale import SourceIPs
 from loadtest.plugin.settings import RunSettings
 
@@ -54,6 +55,7 @@ class PluginState:
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None  # the final summary, once the run has stopped
     quitting: bool = False
+    rows: Rows | None = None  # Locust's rows fed in batches (created by the first user)
 
     # The attributes users and sessions read (kept as names of their own for them).
     @property
@@ -75,6 +77,17 @@ class PluginState:
     def finished(self) -> bool:
         """Return True once the current run has stopped (its numbers are final)."""
         return self.phase == STOPPED
+
+    def rows_for(self, environment: Any) -> Rows:
+        """Return the batches of Locust's rows for ``environment`` (created on first use)."""
+        if self.rows is None:
+            self.rows = Rows(environment)
+        return self.rows
+
+    def flush_rows(self) -> None:
+        """Apply the pending samples to Locust's rows now (before they are read or sent)."""
+        if self.rows is not None:
+            self.rows.flush()
 
     def elapsed_s(self) -> float:
         """Return the run's duration so far, frozen at its stop (0 before the first test)."""

@@ -32,6 +32,7 @@ from loadtest.errors import HandshakeFailure, LoadtestError, TargetURLError
 from loadtest.metrics import close_codes
 from loadtest.metrics.backoff import Backoff
 from loadtest.metrics.storm import Storm
+from loadtest.plugin import rows as rows_module
 from loadtest.plugin.state import state_for
 from loadtest.session import Session
 
@@ -103,6 +104,10 @@ class WebSocketUser(User):
         self._open = Event()
         self._stopping = False
         self._auth_failed = False  # the current session's auth message was refused or unanswered
+        # Locust's rows in batches, or one request event per request: with --ws-request-events,
+        # or when a request listener other than Locust's own statistics would miss events
+        per_event = state.settings.request_events or rows_module.other_listeners(environment)
+        self._rows = None if per_event else state.rows_for(environment)
         self._pushes: deque[Any] | None = None  # messages for on_message, created on first use
         self._dispatcher: gevent.Greenlet | None = None  # runs on_message while pushes wait
 
@@ -148,6 +153,8 @@ class WebSocketUser(User):
             session.declare_dead("stopped")
         elif not session.opened_ns and session.failure_class is None and not session.ended.is_set():
             self.recorder.count("handshakes_at_end")  # killed while waiting for the server's 101
+        if self._rows is not None:
+            self._rows.flush()  # this user's last requests (its stop's) are in Locust's rows now
 
     def wait_open(self, timeout_s: float | None = None) -> Session | None:
         """Return the open session, waiting up to ``timeout_s`` (default: the connect timeout)."""
@@ -160,6 +167,11 @@ class WebSocketUser(User):
 
     # -- internals -------------------------------------------------------------------------
     def _fire(self, name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
+        rows = self._rows
+        if rows is not None:
+            rows.record(name, response_time_ms, length, exc)
+            return
+        self.recorder.count("request_events")
         self.environment.events.request.fire(
             request_type="WS",
             name=name,
@@ -192,7 +204,7 @@ class WebSocketUser(User):
             url,
             self.options,
             self.recorder,
-            on_request=self._fire,
+            on_request=self._fire if self._rows is None else self._rows.record,  # no hop per request
             headers=headers,
             cookies=self.cookies,
             on_message=self._message_sink(),

@@ -129,7 +129,7 @@ def schema() -> dict[str, Any]:
         Recorder(),
         target="",
         duration_s=0.0,
-        locust_totals={"requests": 0, "failures": 0, "fail_ratio": 0.0},
+        locust_totals={"requests": 0, "failures": 0, "fail_ratio": 0.0, "request_events": 0},
         process=process_section(
             {"cpu_s": 0.0, "max_rss_mib": 0.0}, [{"worker": "", "cpu_s": 0.0, "max_rss_mib": 0.0}]
         ),
