@@ -18,7 +18,8 @@ is handed to a greenlet. :func:`in_hub` tells the two contexts apart.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from gevent import get_hub
 from greenlet import getcurrent
@@ -95,6 +96,39 @@ class Wheel:
             self._timer.stop()
 
 
+#: How often the event loop's lag is measured.
+LAG_INTERVAL_S = 0.1
+
+
+class LoopLag:
+    """The event loop's lag: how late a timer fires, measured every :data:`LAG_INTERVAL_S`.
+
+    When the generator is saturated, every callback waits its turn: a reply read late makes an
+    RTT look slow that the server answered fast. The lag says how much of a latency is ours.
+    A one-shot timer, re-armed from a fresh clock after each measurement, so one late tick is
+    not carried into the next.
+    """
+
+    __slots__ = ("_timer", "_interval_ns", "_expected_ns", "_record")
+
+    def __init__(self, record: Callable[[int], None], interval_s: float = LAG_INTERVAL_S) -> None:
+        self._record = record  # called with the lag in µs, from the hub
+        self._interval_ns = int(interval_s * 1e9)
+        self._timer: Any = get_hub().loop.timer(interval_s, interval_s)
+        self._timer.ref = False
+        self._timer.again(self._tick)  # (again: the loop's clock is updated first)
+        self._expected_ns = time.perf_counter_ns() + self._interval_ns
+
+    def _tick(self) -> None:
+        self._record(max(0, time.perf_counter_ns() - self._expected_ns) // 1000)
+        self._timer.again(self._tick)  # the next one an interval from now, not from the schedule
+        self._expected_ns = time.perf_counter_ns() + self._interval_ns
+
+    def stop(self) -> None:
+        """Stop measuring."""
+        self._timer.stop()
+
+
 _WHEEL: Wheel | None = None
 
 
@@ -107,4 +141,4 @@ def wheel() -> Wheel:
     return found
 
 
-__all__ = ["TICK_S", "Expiring", "Wheel", "in_hub", "wheel"]
+__all__ = ["LAG_INTERVAL_S", "TICK_S", "Expiring", "LoopLag", "Wheel", "in_hub", "wheel"]

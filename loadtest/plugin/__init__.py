@@ -16,6 +16,7 @@ from locust import events
 
 from loadtest import options as ws_options
 from loadtest.config import validate_target_url
+from loadtest.engine import LoopLag
 from loadtest.errors import ConfigError
 from loadtest.plugin import distributed, lost, run, scale, settings, storms
 from loadtest.plugin.state import PluginState, set_state, state_for
@@ -68,6 +69,7 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     _warn_about_ignored_options(environment, parsed, worker)
     distributed.install(environment)
     storms.install(environment)
+    _LAG_SAMPLERS.append(LoopLag(state.loop_lag.record))  # lives as long as the process
     lost.install(environment)
     _raise_open_files(environment)
     # Locust arms its -t timer right after this event with gevent.spawn_later, which counts from
@@ -150,6 +152,8 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
 
 #: Environments initialised in this process (Locust's quit and reset events do not carry one).
 _ENVIRONMENTS: list[Any] = []
+#: The event-loop lag samplers of those environments.
+_LAG_SAMPLERS: list[LoopLag] = []
 
 
 def _on_quitting(environment: Any, **_: Any) -> None:

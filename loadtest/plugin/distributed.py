@@ -51,12 +51,15 @@ def is_master(environment: Any) -> bool:
     return isinstance(environment.runner, MasterRunner)
 
 
-def process_cost(state: PluginState) -> dict[str, float]:
-    """Return this process's CPU seconds since the run started and its peak RSS in MiB."""
+def process_cost(state: PluginState) -> dict[str, Any]:
+    """Return this process's CPU seconds since the run started, its peak RSS in MiB and its
+    event-loop lag (p99 and max in ms; None before the first measurement)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    lag = state.loop_lag.summary()
     return {
         "cpu_s": round(usage.ru_utime + usage.ru_stime - state.cpu_at_start_s, 3),
         "max_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "loop_lag_ms": {"p99": lag["p99"], "max": lag["max"]},
     }
 
 

@@ -114,6 +114,7 @@ def _start_numbers(environment: Any, state: PluginState) -> None:
     for recorder in (state.recorder, state.aggregate.total, state.aggregate.interval):
         recorder.backpressure_threshold_bytes = threshold
     state.recorder.reset()
+    state.loop_lag.reset()  # in place: the sampler holds it
     state.storms.reset(now_ns)
     state.aggregate.reset()
     state.storm_states.clear()
@@ -161,6 +162,9 @@ def end(environment: Any) -> None:
         verdicts = [*verdicts, *baseline.verdicts(result["baseline"])]
     result["passed"] = all(v["passed"] for v in verdicts)
     state.result = result
+    warning = console.saturation(result)
+    if warning:
+        logger.warning("loadtest: %s", warning)
     real_process = getattr(environment.parsed_options, "ws_summary", None) is not None
     if real_process:
         print(console.render(result), flush=True)

@@ -9,6 +9,7 @@ from typing import Any
 from loadtest.config import SessionOptions
 from loadtest.metrics.aggregate import Aggregate
 from loadtest.metrics.backoff import Backoff
+from loadtest.metrics.histogram import Histogram
 from loadtest.metrics.recorder import Recorder
 from loadtest.metrics.storm import StormTracker
 from loadtest.plugin.rows import Rows
@@ -56,6 +57,8 @@ class PluginState:
     result: dict[str, Any] | None = None  # the final summary, once the run has stopped
     quitting: bool = False
     rows: Rows | None = None  # Locust's rows fed in batches (created by the first user)
+    #: this process's event-loop lag since the run started, in µs (reported in ms)
+    loop_lag: Histogram = field(default_factory=lambda: Histogram(highest=600_000_000, scale=1000.0))
 
     # The attributes users and sessions read (kept as names of their own for them).
     @property

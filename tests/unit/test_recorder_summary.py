@@ -429,3 +429,20 @@ def test_findings_name_storms_idle_timeouts_and_lost_workers() -> None:
     assert lines[1] == "idle timeout? 20 sessions ended without a close frame after ~3.0 s idle"
     assert lines[2] == "worker lost: w1 at 2026-11-25T16:59:19 (12.5 s in)"
     assert all(f" {line}" in console.render(built) for line in lines)
+
+
+def test_loop_lag_per_process_the_worst_in_total_and_a_warning_over_the_threshold() -> None:
+    own = {"cpu_s": 1.0, "max_rss_mib": 50.0, "loop_lag_ms": {"p99": 3.0, "max": 9.0}}
+    workers = [
+        {"worker": "w1", "cpu_s": 2.0, "max_rss_mib": 60.0, "loop_lag_ms": {"p99": 35.0, "max": 80.0}},
+        {"worker": "w2", "cpu_s": 2.0, "max_rss_mib": 60.0, "loop_lag_ms": {"p99": None, "max": None}},
+    ]
+    process = summary.process_section(own, workers)
+    assert process["loop_lag_ms"] == {"p99": 3.0, "max": 9.0}
+    assert process["total"]["loop_lag_ms"] == {"p99": 35.0, "max": 80.0}  # the worst process
+    built = summary.build(Recorder(), target="ws://t", duration_s=1.0, process=process)
+    text = console.render(built)
+    assert "event-loop lag p99=35.000 ms max=80.000 ms" in text
+    assert "generator saturated: event-loop lag p99 35.0 ms (over 20 ms)" in text
+    calm = summary.build(Recorder(), target="ws://t", duration_s=1.0, process=summary.process_section(own))
+    assert console.saturation(calm) is None and "saturated" not in console.render(calm)
