@@ -71,9 +71,11 @@ class Closing:
     if TYPE_CHECKING:
         options: SessionOptions
         recorder: Recorder
+
         @property
         def ended(self) -> Event: ...
         def _set_over(self) -> None: ...
+
         on_end: Callable[[Any], None] | None
         _conn: Connection | None
         _replies: Correlator[Reply]
