@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: How long a stop waits for a killed greenlet to finish its cleanup, even past the close budget.
 _KILL_WAIT_S = 0.5
+#: After a refused authentication, how long the server gets to close first before we close 1008.
+AUTH_CLOSE_GRACE_S = 0.5
 
 
 def _left(deadline: float) -> float:
@@ -235,6 +237,10 @@ class WebSocketUser(User):
 
     def _after_open(self, session: Session) -> bool:
         if self.options.token and self.options.token_mode == "message" and not self._authenticate(session):
+            # A server that refuses usually closes right after its answer: give its close a moment
+            # to arrive, so that the end is counted as the server's (as the server counts it)
+            # rather than crossing ours on the wire.
+            session.ended.wait(min(AUTH_CLOSE_GRACE_S, self.options.close_timeout_s))
             if session.is_open:
                 session.close(1008, "auth failed")
             return False
