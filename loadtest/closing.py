@@ -22,12 +22,19 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
+import gevent
+
+from loadtest.engine import in_hub
 from loadtest.errors import ConnectionEnded
 from loadtest.exchange import Reply, SessionEnded
-from loadtest.frames import OP_CLOSE, ProtocolViolation, parse_close, valid_close_code
+from loadtest.frames import OP_CLOSE, ProtocolViolation, encode_frame, parse_close, valid_close_code
 from loadtest.metrics import close_codes
+from loadtest.transport import ALL, NOTHING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from gevent.event import Event
 
     from loadtest.config import SessionOptions
@@ -37,6 +44,10 @@ if TYPE_CHECKING:
 
 #: The error counter a violation adds to, by the close code it is answered with.
 _VIOLATION_COUNTERS = {1002: "bad_frames", 1007: "bad_utf8"}
+
+
+def _close_payload(code: int, reason: str) -> bytes:
+    return struct.pack("!H", code) + reason.encode("utf-8")[:123]
 
 
 def _left(deadline: float) -> float:
@@ -60,10 +71,15 @@ class Closing:
     if TYPE_CHECKING:
         options: SessionOptions
         recorder: Recorder
-        ended: Event
+
+        @property
+        def ended(self) -> Event: ...
+        def _set_over(self) -> None: ...
+
+        on_end: Callable[[Any], None] | None
         _conn: Connection | None
         _replies: Correlator[Reply]
-        _typed: dict[str, Reply]
+        _typed: dict[str, Reply] | None
         _interrupted: bytes | None
 
         @property
@@ -83,14 +99,41 @@ class Closing:
         self._finish(close_codes.SERVER, code, reason, echo=data[:2] if self._closing is None else None)
 
     def _violated(self, violation: ProtocolViolation) -> None:
-        """Fail the connection (RFC 6455 §7.1.7): close with the violation's code, without waiting."""
-        if self.violation is None:
-            self.violation = violation
+        """Fail the connection (RFC 6455 §7.1.7): close with the violation's code, without waiting.
+
+        From the hub (the read callback, where violations are found) reading stops at once and the
+        close is claimed there, so that nothing else (a stop, a task's close) can close with
+        another code meanwhile; the frame is written at once when the socket takes it whole, else
+        by a greenlet.
+        """
+        conn = self._conn
+        if conn is None or self.end is not None or self._closing is not None:
+            return  # already ending another way (our close, a stop): that is how it ends
+        self.violation = violation
         counter = _VIOLATION_COUNTERS.get(violation.code)
         if counter:
             self.recorder.count(counter)
+        code, reason = violation.code, close_codes.meaning(violation.code)
         deadline = time.monotonic() + self.options.close_timeout_s
-        self._close(violation.code, close_codes.meaning(violation.code), False, deadline, "send_timeout")
+        if not in_hub():
+            self._close(code, reason, False, deadline, "send_timeout")
+            return
+        conn.stop_reading()  # the stream is beyond parsing: read nothing more
+        self._closing, self._sendable = code, False
+        started = False
+        if self._interrupted is None and conn.writable_now():
+            try:
+                done = conn.try_send(encode_frame(OP_CLOSE, _close_payload(code, reason)))
+            except ConnectionEnded as ended:
+                self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
+                return
+            if done == ALL:
+                self._close_sent = True
+                self._finish(close_codes.CLIENT, code, "")
+                self.recorder.on_close_handshake(0)  # nothing to wait for
+                return
+            started = done != NOTHING
+        gevent.spawn(self._closing_handshake, code, reason, False, deadline, "send_timeout", started)
 
     def close(
         self, code: int = 1000, reason: str = "", *, wait: bool = True, timeout_s: float | None = None
@@ -132,24 +175,44 @@ class Closing:
         conn = self._conn
         if conn is None or self.end is not None:
             return
-        fallback = abort_reason  # how the session ends if our close frame never got out whole
-        sent_ns = 0
         if self._closing is None:
             self._closing = code
             self._sendable = False
-            if self._interrupted is not None and not self._finish_interrupted(_left(deadline), abort_reason):
-                return
-            payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
-            try:
-                conn.send(payload, OP_CLOSE, timeout_s=_left(deadline))
-            except ConnectionEnded as ended:
-                # reset: the server has gone; the reader may still find its close frame or the EOF
-                fallback = abort_reason if ended.reason == "send_timeout" else ended.reason
-                if ended.reason != "reset":
-                    wait = False
+            self._closing_handshake(code, reason, wait, deadline, abort_reason)
+        else:  # a close under way (ours): wait for it to end, within this call's deadline
+            self._await_close(code, wait, deadline, abort_reason, 0)
+
+    def _closing_handshake(
+        self, code: int, reason: str, wait: bool, deadline: float, abort_reason: str, started: bool = False
+    ) -> None:
+        """Write our close frame (the close is claimed: ``_closing`` is set), then await the answer.
+
+        ``started``: the hub already wrote the first part of the frame; only its tail is left.
+        """
+        conn = self._conn
+        assert conn is not None
+        if self.end is not None:
+            return
+        fallback = abort_reason  # how the session ends if our close frame never got out whole
+        sent_ns = 0
+        if self._interrupted is not None and not self._finish_interrupted(_left(deadline), abort_reason):
+            return
+        try:
+            if started:
+                conn.send_encoded(b"", timeout_s=_left(deadline))
             else:
-                self._close_sent = True
-                sent_ns = time.perf_counter_ns()
+                conn.send(_close_payload(code, reason), OP_CLOSE, timeout_s=_left(deadline))
+        except ConnectionEnded as ended:
+            # reset: the server has gone; the reader may still find its close frame or the EOF
+            fallback = abort_reason if ended.reason == "send_timeout" else ended.reason
+            if ended.reason != "reset":
+                wait = False
+        else:
+            self._close_sent = True
+            sent_ns = time.perf_counter_ns()
+        self._await_close(code, wait, deadline, fallback, sent_ns)
+
+    def _await_close(self, code: int, wait: bool, deadline: float, fallback: str, sent_ns: int) -> None:
         if wait:
             self.ended.wait(_left(deadline))
         if self.end is None and self._close_sent:  # unanswered in time: we still closed first
@@ -179,17 +242,50 @@ class Closing:
         )
         if conn is not None:
             if echo is not None and not cut:
-                # The server's close is recorded already: an echo that cannot be written changes
-                # nothing (RFC 6455 §7.1.1 lets us just close the connection).
-                with contextlib.suppress(ConnectionEnded):
-                    conn.send(echo, OP_CLOSE, timeout_s=self.options.close_timeout_s)
-            conn.close()
+                self._echo_close(conn, echo)
+            else:
+                conn.close()
         ended = SessionEnded("the session ended before the reply")
         self._replies.fail_all(lambda waiter: self._fail_waiter(waiter, ended))
-        for waiter in self._typed.values():
-            waiter.set(ended)
-        self._typed.clear()
-        self.ended.set()
+        typed = list(self._typed.values()) if self._typed else []  # a woken requester pops its own
+        if self._typed:
+            self._typed.clear()
+        for waiter in typed:
+            waiter.set(ended, defer=True)
+        self._set_over()
+        if self.on_end is not None:
+            self.on_end(self)
+
+    def _echo_close(self, conn: Connection, echo: bytes) -> None:
+        """Echo the server's close code, then close the socket.
+
+        The server's close is recorded already: an echo that cannot be written changes nothing
+        (RFC 6455 §7.1.1 lets us just close the connection). From the hub (the read callback, where
+        a server's close frame is read) it is written at once when the socket takes it whole,
+        else by a greenlet that may wait up to the close timeout.
+        """
+        frame = encode_frame(OP_CLOSE, echo)
+        if in_hub():
+            conn.stop_reading()
+            if conn.writable_now():
+                try:
+                    done = conn.try_send(frame)
+                except ConnectionEnded:
+                    done = ALL  # the server has gone: nothing more to write
+                if done == ALL:
+                    conn.close()
+                    return
+                frame = b""  # STARTED: the greenlet finishes it; NOTHING: it writes it all
+                if done == NOTHING:
+                    frame = encode_frame(OP_CLOSE, echo)
+            gevent.spawn(self._echo_then_close, conn, frame)
+            return
+        self._echo_then_close(conn, frame)
+
+    def _echo_then_close(self, conn: Connection, frame: bytes) -> None:
+        with contextlib.suppress(ConnectionEnded):
+            conn.send_encoded(frame, timeout_s=self.options.close_timeout_s)
+        conn.close()
 
     def _adopt(self, waiter: Reply, name: str, size: int) -> None:
         """Make a request whose requester was stopped an orphan the reader reports (see exchange)."""
@@ -201,4 +297,4 @@ class Closing:
         if self._orphans is not None and self._orphans.pop(waiter, None) is not None:
             self.recorder.count("outstanding_at_end")  # no one waits for it: the stop ended it
         else:
-            waiter.set(ended)
+            waiter.set(ended, defer=True)

@@ -22,10 +22,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from gevent.hub import Hub, Waiter
+from gevent import get_hub
+from greenlet import getcurrent
 
+from loadtest.engine import in_hub, wheel
 from loadtest.errors import LoadtestError
-from loadtest.frames import OP_BINARY, OP_PING, OP_TEXT, ProtocolViolation, encode_message
+from loadtest.frames import OP_BINARY, OP_PING, OP_TEXT, ProtocolViolation, encode_frame, encode_message
 
 if TYPE_CHECKING:
     from loadtest.correlation import Correlator
@@ -49,37 +51,77 @@ _UNSET: Any = object()
 
 
 class Reply:
-    """One awaited answer: the requester parks on a hub ``Waiter``; the reader fills it.
+    """One awaited answer: the requester parks in the hub; the session's read callback wakes it.
 
-    Cheaper than ``AsyncResult.get(timeout)`` (no ``gevent.Timeout`` object per request), which
-    matters because this is paid once per round trip.
+    No ``Waiter`` and no libev timer per request: the requester switches to the hub and is
+    switched back to directly, by the read callback with the answer or by the process's
+    :class:`~loadtest.engine.Wheel` when its deadline passed (a set entry, not a timer).
     """
 
-    __slots__ = ("_hub", "_waiter", "value", "ping", "scheduled_ns")
+    __slots__ = ("value", "ping", "scheduled_ns", "_greenlet", "_key")
 
-    def __init__(self, hub: Hub, *, ping: bool = False, scheduled_ns: int = 0) -> None:
-        self._hub = hub
-        self._waiter = Waiter(hub)
+    def __init__(self, *, ping: bool = False, scheduled_ns: int = 0) -> None:
         self.value: Any = _UNSET
         self.ping = ping  # its RTT goes to the ping histogram
         self.scheduled_ns = scheduled_ns  # when the schedule wanted it sent (0: no schedule)
+        self._greenlet: Any = None  # the requester while it waits
+        self._key = 0  # its bucket in the wheel while it waits
 
-    def set(self, value: Any) -> None:
-        """Store the answer (or the exception that ended the wait) and wake the requester."""
+    def set(self, value: Any, *, defer: bool = False) -> None:
+        """Store the answer (or the exception that ended the wait) and wake the requester.
+
+        From the read callback (the hub) the requester is switched to once the callback has
+        dispatched every frame it read (:func:`wake_answered`): a close frame that came in the
+        same read as a reply is the server's close before the requester can act on the reply.
+        From another greenlet (a session ended by a task), or with ``defer`` (the end of a
+        session, which wakes many), it is woken by a loop callback: only the hub may switch to it.
+        """
         if self.value is _UNSET:
             self.value = value
-            self._hub.loop.run_callback(self._waiter.switch, None)
+            if self._greenlet is not None:
+                if not defer and in_hub():
+                    _ANSWERED.append(self)
+                else:
+                    get_hub().loop.run_callback(self._wake)
 
-    def wait(self, timeout_s: float) -> Any:
-        """Return the answer, an exception instance, or ``_UNSET`` after ``timeout_s``."""
+    def expire(self) -> None:
+        """The deadline passed (called by the wheel, from the hub): wake the requester empty-handed."""
+        self._key = 0
+        self._wake()
+
+    def _wake(self) -> None:
+        glet = self._greenlet
+        if glet is not None:  # still parked here (not woken already, not killed)
+            self._greenlet = None
+            glet.switch()
+
+    def wait(self, deadline_ns: int) -> Any:
+        """Return the answer, an exception instance, or ``_UNSET`` once ``deadline_ns`` passed."""
         if self.value is _UNSET:
-            timer = self._hub.loop.timer(timeout_s)
-            timer.start(self._waiter.switch, None)
+            deadlines = wheel()  # a deadline already past expires at the next tick
+            self._key = deadlines.add(deadline_ns, self)
+            self._greenlet = getcurrent()
             try:
-                self._waiter.get()
+                get_hub().switch()
             finally:
-                timer.close()
+                self._greenlet = None
+                if self._key:
+                    deadlines.discard(self._key, self)
+                    self._key = 0
         return self.value
+
+
+#: Replies answered by the read callback running now, woken when it has dispatched everything.
+_ANSWERED: list[Reply] = []
+
+
+def wake_answered() -> None:
+    """Switch to every requester the running read callback answered (called by it, from the hub)."""
+    if _ANSWERED:
+        answered = _ANSWERED[:]
+        _ANSWERED.clear()
+        for reply in answered:
+            reply._wake()
 
 
 class Exchanges:
@@ -91,9 +133,8 @@ class Exchanges:
         options: Any
         on_request: Callable[[str, float, int, BaseException | None], None]
         on_message: Callable[[Any], None] | None
-        _hub: Hub
         _replies: Correlator[Reply]
-        _typed: dict[str, Reply]
+        _typed: dict[str, Reply] | None
         _orphans: dict[Reply, tuple[str, int]] | None
         _conn: Connection | None
         _interrupted: bytes | None
@@ -105,6 +146,7 @@ class Exchanges:
         def _write_encoded(self, data: bytes, messages: int = 1) -> tuple[int, int] | None: ...
         def _violated(self, violation: ProtocolViolation) -> None: ...
         def _adopt(self, waiter: Reply, name: str, size: int) -> None: ...
+        def _typed_table(self) -> dict[str, Reply]: ...
 
     def request(
         self,
@@ -123,14 +165,14 @@ class Exchanges:
         if not self.is_open:
             self.recorder.count("send_on_closed")
             return None
-        waiter = Reply(self._hub, ping=ping)
+        waiter = Reply(ping=ping)
         sent_ns = time.perf_counter_ns()
         request_id = self._replies.register(sent_ns, waiter)
         message["id"] = request_id
         payload = orjson.dumps(message)
         item = (request_id, waiter, len(payload))
         try:
-            written = self._write(payload, OP_TEXT)
+            written = self._write_encoded(encode_frame(OP_TEXT, payload))
         except BaseException:  # the requester was stopped mid-send
             self._abandon_sending(name, [item], sent_ns)
             raise
@@ -138,7 +180,7 @@ class Exchanges:
             self._replies.forget(request_id)
             self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
             return None
-        self.recorder.on_send(*written)
+        self.recorder.on_send(len(payload), *written)
         deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
         return self._await(name, item, sent_ns, deadline_ns, "reply_timeouts")
 
@@ -173,7 +215,7 @@ class Exchanges:
         pending: list[tuple[int, Reply, int]] = []
         payloads: list[tuple[bytes, int]] = []
         for message in messages:
-            waiter = Reply(self._hub, ping=ping, scheduled_ns=scheduled_ns)
+            waiter = Reply(ping=ping, scheduled_ns=scheduled_ns)
             request_id = self._replies.register(sent_ns, waiter)
             if isinstance(message, bytes):
                 payload, opcode = BINARY_MAGIC + _BINARY_ID.pack(request_id) + message, OP_BINARY
@@ -210,7 +252,7 @@ class Exchanges:
     ) -> Any:
         request_id, waiter, size = item
         try:
-            answer = waiter.wait(max(0.0, (deadline_ns - time.perf_counter_ns()) / 1e9))
+            answer = waiter.wait(deadline_ns)
         except BaseException:  # the requester was stopped while waiting
             self._abandon(name, item, sent_ns)
             raise
@@ -273,15 +315,16 @@ class Exchanges:
         if not self.is_open:
             self.recorder.count("send_on_closed")
             return None
-        waiter = Reply(self._hub)
-        self._typed[reply_type] = waiter
+        waiter = Reply()
+        typed = self._typed_table()
+        typed[reply_type] = waiter
         sent_ns = time.perf_counter_ns()
         payload = orjson.dumps(message)
         try:
             if not self._send(payload, OP_TEXT):
                 self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
                 return None
-            reply = waiter.wait(timeout_s or self.options.reply_timeout_s)
+            reply = waiter.wait(sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9))
         except BaseException:  # the requester was stopped: report a reply that came, else outstanding
             if waiter.value is _UNSET:
                 self.recorder.count("outstanding_at_end")
@@ -289,7 +332,7 @@ class Exchanges:
                 self._typed_result(name, waiter.value, sent_ns, len(payload), accept, refused, reply_type)
             raise
         finally:
-            self._typed.pop(reply_type, None)
+            typed.pop(reply_type, None)
         return self._typed_result(name, reply, sent_ns, len(payload), accept, refused, reply_type)
 
     def _typed_result(
@@ -320,7 +363,7 @@ class Exchanges:
         if not self.is_open:
             self.recorder.count("send_on_closed")
             return None
-        waiter = Reply(self._hub, ping=True)
+        waiter = Reply(ping=True)
         sent_ns = time.perf_counter_ns()
         ping_id = self._replies.register(sent_ns, waiter)
         try:
@@ -398,9 +441,10 @@ class Exchanges:
             if self._match(request_id, message, now_ns):
                 return
             self.recorder.count("uncorrelated")
-        if self._typed and type(message) is dict:
+        typed = self._typed
+        if typed and type(message) is dict:
             reply_type = message.get("type")
-            waiter = self._typed.pop(reply_type, None) if type(reply_type) is str else None
+            waiter = typed.pop(reply_type, None) if type(reply_type) is str else None
             if waiter is not None:
                 waiter.set(message)
                 return

@@ -168,6 +168,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="BYTES",
     ),
     Option(
+        "--ws-request-events",
+        "Fire Locust's request event once per request, for listeners that need each one; by default "
+        "its statistics are fed in batches (the same numbers, a fraction of the CPU).",
+        False,
+        bool,
+    ),
+    Option(
         "--ws-source-ips",
         "Local source addresses to spread sessions over, e.g. 127.0.0.2-127.0.0.9 or a,b (one address "
         "reaches one target through at most ~28,000 ephemeral ports); a worker's own value wins.",

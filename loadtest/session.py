@@ -2,9 +2,13 @@
 
 This is the gevent I/O layer over the sans-I/O parts (:mod:`loadtest.frames`,
 :mod:`loadtest.correlation`, :mod:`loadtest.metrics`). A session is opened once and ends once;
-reconnecting makes a new session (see :class:`loadtest.plugin.user.WebSocketUser`). Exactly one
-greenlet reads a session: the one that calls :meth:`Session.read_until_end`. It answers pings,
-matches replies and pongs, counts messages and records who ended the session, with which code.
+reconnecting makes a new session (see :class:`loadtest.plugin.user.WebSocketUser`). No greenlet
+reads a session: once :meth:`Session.start_reading` handed it to the engine, the hub calls
+:meth:`Session._on_readable` whenever its socket is readable (:mod:`loadtest.engine`). That
+callback answers pings, matches replies and pongs, counts messages and records who ended the
+session, with which code; it never blocks: what may (a pong the kernel would not take at once,
+the echo of a close behind a write under way, the close that answers a protocol violation) is
+handed to a short-lived greenlet.
 
 How it ends (the closing handshake, stops, protocol violations) is in :mod:`loadtest.closing`.
 One rule belongs to writing: a write that fails because the server has gone does not end the
@@ -14,10 +18,12 @@ waiting to be read; the reader decides how the session ended.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 import orjson
 from gevent import get_hub
 from gevent.event import Event
@@ -26,7 +32,7 @@ from loadtest.closing import Closing
 from loadtest.config import SessionOptions
 from loadtest.correlation import Correlator
 from loadtest.errors import ConnectionEnded, HandshakeFailure
-from loadtest.exchange import Exchanges, Reply, ReplyTimeout, SessionEnded
+from loadtest.exchange import Exchanges, Reply, ReplyTimeout, SessionEnded, wake_answered
 from loadtest.frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -40,12 +46,14 @@ from loadtest.frames import (
 from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import hint as handshake_hint
 from loadtest.metrics.recorder import Recorder
-from loadtest.transport import Connection, open_connection
+from loadtest.transport import ALL, STARTED, Connection, open_connection
 
 #: ``(name, response_time_ms, response_length, exception or None)``, fed to Locust's request event.
 RequestHook = Callable[[str, float, int, BaseException | None], None]
 
 __all__ = ["ReplyTimeout", "Session", "SessionEnded"]
+
+logger = logging.getLogger(__name__)
 
 
 def _no_hook(name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
@@ -61,7 +69,11 @@ class Session(Closing, Exchanges):
         recorder: where samples go.
         on_request: called for Locust-visible operations (``connect``, ``echo``, ``ping`` ...).
         headers, cookies: handshake headers and this user's cookie jar (updated in place).
-        on_message: called with every data message that is not a reply to a request.
+        on_message: called with every data message that is not a reply to a request, from the
+            hub (the read callback): it must not block (``WebSocketUser`` hands its hook to a
+            greenlet).
+        on_end: called once with the session when it ended (from the hub or the greenlet that
+            ended it); must not block.
 
     Attributes:
         end: ``(who, code, reason)`` once the session ended (see :mod:`loadtest.metrics.close_codes`).
@@ -75,17 +87,19 @@ class Session(Closing, Exchanges):
         "recorder",
         "on_request",
         "on_message",
+        "on_end",
         "headers",
         "cookies",
         "source_ip",
         "subprotocol",
         "failure_class",
-        "ended",
+        "_ended",
+        "_over",
         "opened_ns",
         "last_received_ns",
         "last_sent_ns",
         "_conn",
-        "_hub",
+        "_reading",
         "_replies",
         "_typed",
         "_interrupted",
@@ -102,18 +116,21 @@ class Session(Closing, Exchanges):
         cookies: dict[str, str] | None = None,
         on_message: Callable[[Any], None] | None = None,
         source_ip: str = "",
+        on_end: Callable[[Session], None] | None = None,
     ) -> None:
         self.url = url
         self.options = options
         self.recorder = recorder
         self.on_request = on_request
         self.on_message = on_message
+        self.on_end = on_end
         self.headers = headers if headers is not None else options.headers
         self.cookies = cookies if cookies is not None else dict(options.cookies)
         self.source_ip = source_ip
         self.subprotocol: str | None = None
         self.failure_class: str | None = None  # the class of a failed handshake
-        self.ended = Event()
+        self._ended: Event | None = None  # created when someone waits for the end (most never do)
+        self._over = False  # ended, or the handshake failed
         self.end: tuple[str, int, str] | None = None  # (who, code, reason)
         self.violation: ProtocolViolation | None = None
         self.opened_ns = 0
@@ -121,9 +138,9 @@ class Session(Closing, Exchanges):
         self.last_received_ns = 0
         self.last_sent_ns = 0
         self._conn: Connection | None = None
-        self._hub = get_hub()
+        self._reading = False
         self._replies: Correlator[Reply] = Correlator()
-        self._typed: dict[str, Reply] = {}
+        self._typed: dict[str, Reply] | None = None  # created by the first typed request
         self._orphans: dict[Reply, tuple[str, int]] | None = None  # requests whose requester was stopped
         self._sendable = False  # open, not closing, not ended, writes not failed
         self._closing: int | None = None  # the code of our close frame, once we started sending it
@@ -151,7 +168,7 @@ class Session(Closing, Exchanges):
                 failure.failure_class, f"{failure.detail} ({handshake_hint(failure.failure_class)})"
             )
             self.on_request("connect", elapsed_ms, 0, hinted)
-            self.ended.set()
+            self._set_over()
             return False
         if handshake.set_cookies:
             self.cookies.update(handshake.set_cookies)
@@ -161,6 +178,27 @@ class Session(Closing, Exchanges):
         self.recorder.on_open(handshake.phases_us)
         self.on_request("connect", handshake.phases_us["connect"] / 1000.0, 0, None)
         return True
+
+    @property
+    def ended(self) -> Event:
+        """Return an ``Event`` set once the session ended (or its handshake failed)."""
+        event = self._ended
+        if event is None:
+            event = self._ended = Event()
+            if self._over:
+                event.set()
+        return event
+
+    def _set_over(self) -> None:
+        self._over = True
+        if self._ended is not None:
+            self._ended.set()
+
+    def _typed_table(self) -> dict[str, Reply]:
+        """Return the typed requests awaiting a reply (the table is created on first use)."""
+        if self._typed is None:
+            self._typed = {}
+        return self._typed
 
     # -- sending ---------------------------------------------------------------------------
     def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None:
@@ -272,43 +310,106 @@ class Session(Closing, Exchanges):
         self.recorder.on_send(len(data), *written)
         return True
 
-    # -- reading ---------------------------------------------------------------------------
-    def read_until_end(self) -> tuple[str, int, str]:
-        """Read until the session ends; return ``(who, code, reason)``."""
+    # -- reading (the engine) --------------------------------------------------------------
+    def start_reading(self) -> None:
+        """Hand the open session to the engine: from now on the hub reads it (idempotent)."""
         conn = self._conn
-        assert conn is not None, "read_until_end() before a successful connect()"
-        while self.end is None:
-            try:
-                opcode, data = conn.recv_message()
-            except ConnectionEnded as ended:
-                if self._close_sent:  # we closed first; the peer just hung up
-                    self._finish(close_codes.CLIENT, self._closing or 1000, "")
-                else:
-                    self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, ended.reason)
-                break
-            except ProtocolViolation as violation:
-                self._violated(violation)
-                break
-            now_ns = time.perf_counter_ns()
-            if opcode <= OP_BINARY:  # text or binary: the parser never returns a continuation
-                self.last_received_ns = now_ns
-                self._on_data(data, opcode == OP_TEXT, now_ns)
-            elif opcode == OP_CLOSE:  # not activity: the idle age is until the closing handshake
-                self._on_close_frame(data)
-            else:
-                self.last_received_ns = now_ns
-                if opcode == OP_PONG:
-                    self._on_pong(data, now_ns)
-                elif self._sendable and self._interrupted is None:  # never after our close frame
-                    self._pong(data)
+        if conn is None or self._reading or self.end is not None:
+            return
+        self._reading = True
+        conn.start_reading(self._on_readable)
+        if conn.parser.buffered_bytes():  # frames that came with the upgrade's answer
+            get_hub().loop.run_callback(self._drain, conn)
+
+    def read_until_end(self) -> tuple[str, int, str]:
+        """Start reading (if not yet) and wait until the session ends; return ``(who, code, reason)``."""
+        assert self._conn is not None, "read_until_end() before a successful connect()"
+        self.start_reading()
+        self.ended.wait()
         assert self.end is not None
         return self.end
 
+    def _on_readable(self) -> None:
+        """The socket is readable (called by the hub): read what arrived and dispatch it."""
+        conn = self._conn
+        if conn is None or self.end is not None:
+            return
+        try:
+            data = conn.read()
+        except ConnectionEnded as ended:
+            self._transport_ended(ended.reason)
+            return
+        if data is None:
+            return
+        if not data:
+            self._transport_ended("eof")
+            return
+        conn.parser.feed(data)
+        self._drain(conn)
+
+    def _transport_ended(self, reason: str) -> None:
+        if self._close_sent:  # we closed first; the peer just hung up
+            self._finish(close_codes.CLIENT, self._closing or 1000, "")
+        else:
+            self._finish(close_codes.ABNORMAL, close_codes.ABNORMAL_CODE, reason)
+
+    def _drain(self, conn: Connection) -> None:
+        """Dispatch every whole message the parser holds (a woken requester may end the session)."""
+        parser = conn.parser
+        try:
+            while self.end is None:
+                try:
+                    message = parser.next_message()
+                except ProtocolViolation as violation:
+                    conn.stop_reading()  # the stream is beyond parsing: read nothing more
+                    gevent.spawn(self._violated, violation)  # it writes a close frame: may wait
+                    return
+                if message is None:
+                    return
+                opcode, data = message
+                now_ns = time.perf_counter_ns()
+                if opcode <= OP_BINARY:  # text or binary: the parser never returns a continuation
+                    self.last_received_ns = now_ns
+                    self._on_data(data, opcode == OP_TEXT, now_ns)
+                elif opcode == OP_CLOSE:  # not activity: the idle age is until the closing handshake
+                    self._on_close_frame(data)
+                else:
+                    self.last_received_ns = now_ns
+                    if opcode == OP_PONG:
+                        self._on_pong(data, now_ns)
+                    elif self._sendable and self._interrupted is None:  # never after our close frame
+                        self._pong(data)
+        except Exception:  # a bug in a callback or in our dispatch: end the session visibly
+            logger.exception("reading a session failed; it is ended as abnormal")
+            self.declare_dead("error")
+        finally:
+            wake_answered()  # only now: every frame this read brought has been dispatched
+
     def _pong(self, payload: bytes) -> None:
+        """Answer a ping from the hub at once when the socket takes it, else from a greenlet."""
         conn = self._conn
         assert conn is not None
+        frame = encode_frame(OP_PONG, payload)
+        if conn.writable_now():
+            try:
+                done = conn.try_send(frame)
+            except ConnectionEnded as ended:
+                self._write_failed(ended)
+                return
+            if done == ALL:
+                return
+            if done == STARTED:  # half a pong on the wire: a greenlet finishes it first
+                gevent.spawn(self._write_later, b"")
+                return
+        gevent.spawn(self._write_later, frame)
+
+    def _write_later(self, frame: bytes) -> None:
+        """Write a control frame the hub could not (``b""``: finish the one it started)."""
+        conn = self._conn
+        if conn is None or (frame and not (self._sendable and self._interrupted is None)):
+            return
         try:
-            conn.send(payload, OP_PONG)
+            conn.send_encoded(frame)
         except ConnectionEnded as ended:
             self._write_failed(ended)
 

@@ -1,77 +1,62 @@
-"""The one place that talks to websocket-client and to the socket.
+"""The one place that talks to the socket: TCP, TLS, the upgrade, frames out, bytes in.
 
 We open the TCP connection and the TLS layer ourselves, so each phase is timed on its own and
-each failure is classified precisely, then use websocket-client's handshake request builder,
-response reader and frame codec. Known pitfalls of websocket-client, handled here:
+each failure is classified precisely; the upgrade request and answer are :mod:`loadtest.upgrade`
+(sans-I/O), frames :mod:`loadtest.frames`. What we learnt from websocket-client, which this
+project used for all of it before (its exception classes are still mapped here):
 
-* its pure-Python UTF-8 validation is very slow: frames are read with validation off and the
-  session decodes text with ``bytes.decode`` (C speed) and counts bad UTF-8 itself;
-* a socket timeout on every ``recv`` costs ~30% throughput: once open, the socket is blocking
-  (gevent parks the reader) and deadlines live in the waiting request, not on the socket;
-* a frame written half-way before a send timeout leaves the stream unusable: a send timeout
-  ends the session as abnormal (``send_timeout``) instead of sending on;
-* ``recv()`` drops the server's close code: we read frames and keep the close frame;
-* its module-global cookie jar would replay one server's ``Set-Cookie`` to every virtual user:
-  it is replaced by an empty jar and cookies are kept per session;
-* it does not implement permessage-deflate: we never offer it, and a 101 that enables an
-  extension anyway fails the handshake (``protocol``), as RFC 6455 §4.1 requires;
-* its frame reader is replaced by :class:`loadtest.frames.FrameParser`, which checks everything
-  a client must check and bounds a message's size.
+* its pure-Python UTF-8 validation is very slow: text is decoded with ``bytes.decode`` (C speed)
+  and bad UTF-8 counted by the session;
+* it reads the upgrade answer one byte per ``recv``: we read it in buffered chunks, and what
+  follows the headers goes to the frame parser;
+* ``recv()`` drops the server's close code and does two ``recv`` per frame: frames are parsed by
+  :class:`loadtest.frames.FrameParser` out of one buffer per read;
+* a socket timeout on every ``recv`` costs ~30% throughput: once open, the socket is read by the
+  hub's watcher (:mod:`loadtest.engine`), deadlines live in the wheel;
+* a frame written half-way before a send timeout leaves the stream unusable: a send timeout ends
+  the session as abnormal (``send_timeout``) instead of sending on;
+* its module-global cookie jar replayed one server's ``Set-Cookie`` to every virtual user:
+  cookies are kept per session;
+* permessage-deflate is not implemented: we never offer it, and a 101 that enables an extension
+  anyway fails the handshake (``protocol``), as RFC 6455 §4.1 requires.
 """
 
 from __future__ import annotations
 
-import base64
 import errno
 import fcntl
-import hashlib
 import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 import gevent
 from gevent.lock import BoundedSemaphore
-from websocket import _handshake
-from websocket._exceptions import (
-    WebSocketConnectionClosedException,
-    WebSocketException,
-    WebSocketTimeoutException,
-)
-from websocket._http import read_headers
-from websocket._url import parse_url
+from websocket import WebSocketConnectionClosedException, WebSocketException, WebSocketTimeoutException
 
+from loadtest import upgrade
 from loadtest.config import SessionOptions
 from loadtest.errors import ConnectionEnded, HandshakeFailure
 from loadtest.frames import FrameParser, Message, encode_frame
 from loadtest.metrics.handshake import http_class
 
 _SIOCOUTQ = 0x5411  # Linux: bytes not yet acknowledged by the peer in the send queue
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _RECV_CHUNK = 256 * 1024
-_YIELD_BYTES = 1 << 20
-_YIELD_S = 1e-6
-
-
-class _NoCookieJar:
-    """Stands in for websocket-client's process-global jar: cookies are kept per session."""
-
-    def add(self, set_cookie: str | None) -> None:
-        """Ignore: the session keeps its own cookies."""
-
-    def set(self, set_cookie: str | None) -> None:
-        """Ignore: the session keeps its own cookies."""
-
-    def get(self, host: str) -> str:
-        """Return no shared cookie."""
-        return ""
-
-
-_handshake.CookieJar = _NoCookieJar()  # type: ignore[assignment]
+_HEAD_CHUNK = 4096
+#: How long a name's resolution is reused (a numeric host is never resolved).
+RESOLVE_TTL_S = 30.0
+#: The kernel send queue is sampled only after a write the kernel did not take whole, and then at
+#: most once per this many ns per session (an ioctl after every send was ~1.5% of the CPU).
+QUEUE_SAMPLE_NS = 5_000_000
+#: ``send_encoded`` returns this for the queue when it was not sampled.
+NOT_SAMPLED = -1
+#: What :meth:`Connection.try_send` did: nothing (the caller must write from a greenlet), all of
+#: it, or a start whose tail is in ``unsent`` (a greenlet must finish it before anything else).
+NOTHING, ALL, STARTED = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -137,40 +122,53 @@ def classify(exc: BaseException) -> HandshakeFailure:
     raise exc  # a bug of ours: let it surface
 
 
-def _check_upgrade(headers: dict[str, str], key: str, subprotocols: tuple[str, ...]) -> str | None:
-    """Validate a 101 answer; return the chosen subprotocol."""
-    for name, want in (("upgrade", "websocket"), ("connection", "upgrade")):
-        if want not in [v.strip().lower() for v in headers.get(name, "").split(",")]:
-            raise HandshakeFailure(
-                "protocol", f"101 without '{name.title()}: {want}': the proxy is not upgrading"
-            )
-    expected = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
-    if headers.get("sec-websocket-accept", "").strip() != expected:
-        raise HandshakeFailure("protocol", "wrong Sec-WebSocket-Accept")
-    if headers.get("sec-websocket-extensions", "").strip():
-        # We offer no extension (permessage-deflate is not supported): RFC 6455 §4.1 says a client
-        # must fail a handshake whose answer names one it did not offer.
-        raise HandshakeFailure("protocol", "the server accepted an extension we did not offer")
-    chosen = headers.get("sec-websocket-protocol")
-    if subprotocols:
-        if not chosen or chosen.strip().lower() not in [s.lower() for s in subprotocols]:
-            raise HandshakeFailure("protocol", "subprotocol mismatch: the server picked none of ours")
-        return chosen.strip()
-    if chosen:
-        raise HandshakeFailure("protocol", "subprotocol mismatch: the server picked one we did not offer")
+# -- resolution: numeric hosts never, names once per RESOLVE_TTL_S ------------------------------
+_Address = tuple[int, int, int, Any]  # family, type, proto, sockaddr
+_RESOLVED: dict[tuple[str, int], tuple[float, _Address]] = {}
+
+
+def _numeric(host: str, port: int) -> _Address | None:
+    for family, sockaddr in ((socket.AF_INET, (host, port)), (socket.AF_INET6, (host, port, 0, 0))):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family, socket.SOCK_STREAM, socket.IPPROTO_TCP, sockaddr
     return None
 
 
-def _cookies_from(headers: dict[str, str]) -> dict[str, str]:
-    raw = headers.get("set-cookie")
-    if not raw:
-        return {}
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw)
-    except CookieError:
-        return {}
-    return {name: morsel.value for name, morsel in jar.items()}
+def resolve(host: str, port: int) -> _Address:
+    """Return where to connect: a numeric host as it is, a name from a cache (gevent's resolver
+    runs in a thread pool: a round trip through it per connect is not free)."""
+    numeric = _numeric(host, port)
+    if numeric is not None:
+        return numeric
+    now = time.monotonic()
+    cached = _RESOLVED.get((host, port))
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    if len(_RESOLVED) > 1024:  # bounded: a run targets a handful of hosts
+        _RESOLVED.clear()
+    _RESOLVED[(host, port)] = (now + RESOLVE_TTL_S, (family, kind, proto, sockaddr))
+    return family, kind, proto, sockaddr
+
+
+def _read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Read the answer's head in buffered chunks; return ``(status, headers, bytes after it)``."""
+    buffer = b""
+    while True:
+        chunk = sock.recv(_HEAD_CHUNK)
+        if not chunk:
+            raise HandshakeFailure("reset", "the server closed the connection during the handshake")
+        buffer += chunk
+        found = upgrade.head_end(buffer)
+        if found is not None:
+            break
+        if len(buffer) > upgrade.MAX_HEAD_BYTES:
+            raise HandshakeFailure("protocol", "the answer to the upgrade is not valid HTTP")
+    status, headers = upgrade.parse_response(buffer[: found[0]])
+    return status, headers, buffer[found[1] :]
 
 
 def open_connection(
@@ -182,13 +180,13 @@ def open_connection(
     source_ip: str = "",
 ) -> tuple[Connection, Handshake]:
     """Open a WebSocket connection, timing TCP, TLS and upgrade; raise a classified failure."""
-    hostname, port, resource, secure = parse_url(url)
+    hostname, port, resource, secure = upgrade.split_url(url)
     sock: socket.socket | None = None
     phases: dict[str, int] = {}
     started = time.perf_counter_ns()
     try:
         with gevent.Timeout(options.connect_timeout_s, TimeoutError):
-            family, kind, proto, _, address = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)[0]
+            family, kind, proto, address = resolve(hostname, port)
             sock = socket.socket(family, kind, proto)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if options.sndbuf_bytes:
@@ -206,20 +204,24 @@ def open_connection(
                 sock = context.wrap_socket(sock, server_hostname=hostname)
                 phases["connect_tls"] = _us_since(phase)
             phase = time.perf_counter_ns()
-            request_options: dict[str, Any] = {"header": headers, "subprotocols": list(options.subprotocols)}
-            if options.origin is not None:
-                request_options["origin"] = options.origin
-            if cookies:
-                request_options["cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-            lines, key = _handshake._get_handshake_headers(resource, url, hostname, port, request_options)
-            sock.sendall("\r\n".join(lines).encode("utf-8"))
-            status, response_headers, _ = read_headers(sock)
+            request, key = upgrade.build_request(
+                hostname,
+                port,
+                resource,
+                secure,
+                headers=headers,
+                origin=options.origin,
+                subprotocols=options.subprotocols,
+                cookie="; ".join(f"{k}={v}" for k, v in cookies.items()),
+            )
+            sock.sendall(request)
+            status, response_headers, early = _read_answer(sock)
             if status != 101:
                 failure_class = http_class(status)
                 if failure_class == "protocol":
                     raise HandshakeFailure("protocol", "the answer to the upgrade has no valid HTTP status")
                 raise HandshakeFailure(failure_class, "the server answered the upgrade with this HTTP status")
-            subprotocol = _check_upgrade(response_headers, key, options.subprotocols)
+            subprotocol = upgrade.check_upgrade(response_headers, key, options.subprotocols)
             phases["connect_upgrade"] = _us_since(phase)
     except BaseException as exc:
         if sock is not None:
@@ -228,42 +230,142 @@ def open_connection(
             raise
         raise classify(exc) from exc
     phases["connect"] = _us_since(started)
-    sock.settimeout(None)  # deadlines live in the waiting request, never on the hot recv path
-    return Connection(sock, options.send_timeout_s, options.max_message_bytes), Handshake(
-        subprotocol, _cookies_from(response_headers), phases
-    )
+    sock.settimeout(None)  # waits (a full send queue) are bounded by the session, not the socket
+    conn = Connection(sock, options.send_timeout_s, options.max_message_bytes)
+    if early:
+        conn.parser.feed(early)  # the server's first frames came with its answer
+    return conn, Handshake(subprotocol, upgrade.cookies_from(response_headers), phases)
 
 
 class Connection:
-    """An open WebSocket stream: frames out under one lock, messages in from one buffered reader.
+    """An open WebSocket stream: frames out under one lock, bytes in from the hub's read watcher.
 
-    A write that something interrupts half-way (a stopping user's greenlet killed inside
-    ``send``, a user's own ``gevent.Timeout``) leaves the rest of its bytes in :attr:`unsent`:
-    the next write sends them first, so another frame is never written into the middle of one.
+    Writing happens in greenlets (:meth:`send_encoded`, which may wait for the kernel) or, for
+    the few frames the read callback sends itself (pongs, the echo of a close), in the hub
+    (:meth:`try_send`, which never waits). A write that something interrupts half-way (a stopping
+    user's greenlet killed inside ``send``, a user's own ``gevent.Timeout``) leaves the rest of its
+    bytes in :attr:`unsent`: the next write sends them first, so another frame is never written
+    into the middle of one.
     """
 
-    __slots__ = ("_sock", "_fd", "_raw", "_send_timeout_s", "_lock", "_parser", "_streak", "broken", "unsent")
+    __slots__ = (
+        "_sock",
+        "_raw",
+        "_sslobj",
+        "_watcher",
+        "_send_timeout_s",
+        "_lock",
+        "_sampled_ns",
+        "parser",
+        "broken",
+        "unsent",
+    )
 
     def __init__(self, sock: socket.socket, send_timeout_s: float, max_message_bytes: int = 64 << 20) -> None:
         self._sock = sock
-        self._fd = sock.fileno()
-        # gevent keeps the OS socket non-blocking in ``_sock``: try it first, and only wait (with
-        # a timer) when the kernel queue is full. Never for TLS, whose bytes must go through SSL.
-        tls = isinstance(sock, ssl.SSLSocket) or hasattr(sock, "_sslobj")
-        self._raw: Any = None if tls else getattr(sock, "_sock", None)
+        # gevent keeps the OS socket non-blocking in ``_sock``: reads and first write attempts go
+        # straight to it; only a full kernel queue makes a writer wait (through gevent's socket).
+        # TLS bytes go through the SSL object (non-blocking too: it raises SSLWant*Error).
+        self._sslobj: Any = getattr(sock, "_sslobj", None)
+        self._raw: Any = None if self._sslobj is not None else getattr(sock, "_sock", None)
+        self._watcher: Any = None  # the read watcher, once the engine reads this connection
         self._send_timeout_s = send_timeout_s
-        self._lock = BoundedSemaphore(1)
-        self._parser = FrameParser(max_message_bytes)
-        self._streak = 0  # bytes read since this reader last let other greenlets run
+        self._lock: BoundedSemaphore | None = None  # created at the first write that must wait
+        self._sampled_ns = 0  # when the send queue was last sampled
+        self.parser = FrameParser(max_message_bytes)
         self.broken = ""  # why writing is over (a ConnectionEnded reason), once it is
         self.unsent: memoryview | None = None  # the tail of an interrupted write
 
+    # -- reading (the hub) -----------------------------------------------------------------
+    def start_reading(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` from the hub whenever the socket is readable (level-triggered).
+
+        gevent's own read watcher of the socket is reused: nothing else waits on it, since no
+        greenlet ever calls ``recv`` on an open connection.
+        """
+        self._watcher = self._sock._read_event  # type: ignore[attr-defined]
+        self._watcher.start(callback)
+
+    def stop_reading(self) -> None:
+        """Stop the read callbacks (before the socket closes: gevent would wake a waiter on it)."""
+        if self._watcher is not None:
+            self._watcher.stop()
+
+    def read(self) -> bytes | None:
+        """Return what the socket holds without waiting: bytes, ``b""`` at EOF, None if nothing yet.
+
+        Raises:
+            ConnectionEnded: reset or error.
+        """
+        try:
+            sslobj = self._sslobj
+            if sslobj is None:
+                data: bytes = self._raw.recv(_RECV_CHUNK)
+                return data
+            data = sslobj.read(_RECV_CHUNK)
+            while sslobj.pending():  # decrypted bytes the socket's readiness no longer shows
+                data += sslobj.read(_RECV_CHUNK)
+            return data
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            # (WantWrite: a TLS 1.3 key update needs a write first; the next readiness retries)
+            return None
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise ConnectionEnded("reset") from exc
+        except OSError as exc:
+            raise ConnectionEnded("error") from exc
+
+    def recv_message(self) -> Message:
+        """Return the next message, waiting in this greenlet (tools and tests; sessions use the hub).
+
+        Raises:
+            ConnectionEnded: EOF or reset.
+            ProtocolViolation: the server broke the protocol (see :mod:`loadtest.frames`).
+        """
+        parser = self.parser
+        message = parser.next_message()
+        while message is None:
+            try:
+                data = self._sock.recv(_RECV_CHUNK)
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                raise ConnectionEnded("reset") from exc
+            except OSError as exc:
+                raise ConnectionEnded("error") from exc
+            if not data:
+                raise ConnectionEnded("eof")
+            parser.feed(data)
+            message = parser.next_message()
+        return message
+
+    # -- writing ---------------------------------------------------------------------------
     def queue_bytes(self) -> int:
         """Return the bytes in the kernel send queue not yet acknowledged by the peer."""
         try:
-            return int(struct.unpack("i", fcntl.ioctl(self._fd, _SIOCOUTQ, b"\0\0\0\0"))[0])
+            return int(struct.unpack("i", fcntl.ioctl(self._sock.fileno(), _SIOCOUTQ, b"\0\0\0\0"))[0])
         except OSError:
             return 0
+
+    def writable_now(self) -> bool:
+        """Return True if a frame may be written at once: no write under way, none cut, not broken."""
+        return not self.broken and self.unsent is None and (self._lock is None or not self._lock.locked())
+
+    def try_send(self, data: bytes) -> int:
+        """Write from the hub without waiting; return :data:`NOTHING`, :data:`ALL` or :data:`STARTED`.
+
+        Only when :meth:`writable_now`. After ``STARTED`` the tail is in :attr:`unsent` and a
+        greenlet must finish it (``send_encoded(b"")``) before any other frame.
+
+        Raises:
+            ConnectionEnded: reset or error.
+        """
+        if not self._try_send(data):
+            return ALL
+        unsent = self.unsent
+        if unsent is not None and self._sslobj is None and len(unsent) == len(data):
+            self.unsent = None  # nothing went out: the caller may write it from a greenlet
+            return NOTHING
+        return STARTED
 
     def send(
         self, payload: bytes, opcode: int, *, fin: int = 1, timeout_s: float | None = None
@@ -278,31 +380,53 @@ class Connection:
     def send_encoded(self, data: bytes, timeout_s: float | None = None) -> tuple[int, int]:
         """Write already-encoded frames (after the tail of an interrupted write, if any).
 
-        Returns ``(µs blocked, kernel queue bytes)``. ``timeout_s`` (default: the send timeout)
-        bounds the wait for the lock and the write together.
+        Returns ``(µs blocked, kernel queue bytes or NOT_SAMPLED)``: a write the kernel takes at
+        once blocked 0 µs and is not sampled; one that waited is (see :data:`QUEUE_SAMPLE_NS`).
+        ``timeout_s`` (default: the send timeout) bounds the wait for the lock and the write.
 
         Raises:
             ConnectionEnded: ``send_timeout`` (the stream is unusable if a frame was started),
                 ``reset`` or ``error``.
         """
+        lock = self._lock
+        direct = self._raw is not None or self._sslobj is not None  # else a stand-in socket (tests)
+        # The lock is free and a non-blocking send never switches greenlets: nothing can write
+        # between this check and the send, so the common case needs no acquire and release (and
+        # most connections never need the lock at all: it is created by the first write that waits).
+        free = direct and (lock is None or not lock.locked()) and not self.broken and self.unsent is None
+        if free and not self._try_send(data):
+            return 0, NOT_SAMPLED  # the common case: the kernel took it all
+        if lock is None:
+            lock = self._lock = BoundedSemaphore(1)
         timeout = self._send_timeout_s if timeout_s is None else timeout_s
         started = time.perf_counter_ns()
-        if not self._lock.acquire(timeout=timeout):  # another write is stuck: ours never started
+        if not lock.acquire(timeout=timeout):  # another write is stuck: ours never started
             raise ConnectionEnded("send_timeout", stall_us=_us_since(started), queue_bytes=self.queue_bytes())
         try:
             if self.broken:
                 raise ConnectionEnded(self.broken)
-            if self.unsent is not None or self._raw is None or self._try_send(data):
+            if self.unsent is not None or not direct or self._try_send(data):
                 remaining = max(0.0, timeout - (time.perf_counter_ns() - started) / 1e9)
                 self._write_all(data, remaining, started)
             stall_us = _us_since(started)
         finally:
-            self._lock.release()
+            lock.release()
+        now = time.perf_counter_ns()
+        if now - self._sampled_ns < QUEUE_SAMPLE_NS:
+            return stall_us, NOT_SAMPLED
+        self._sampled_ns = now
         return stall_us, self.queue_bytes()
 
     def _try_send(self, data: bytes) -> bool:
         """Write what the kernel takes at once; return True if some of ``data`` is left to write."""
         try:
+            if self._sslobj is not None:
+                try:
+                    self._sslobj.write(data)
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    self.unsent = memoryview(data)  # TLS retries the whole buffer
+                    return True
+                return False
             sent = int(self._raw.send(data))
         except BlockingIOError:
             sent = 0
@@ -321,7 +445,7 @@ class Connection:
         """Write :attr:`unsent`, then ``data`` unless it is what is unsent, within ``timeout_s``."""
         tail = self.unsent
         views = [] if tail is None else [tail]
-        if tail is None or tail.obj is not data:
+        if (tail is None or tail.obj is not data) and data:
             views.append(memoryview(data))
         try:
             with gevent.Timeout(timeout_s, TimeoutError):
@@ -342,42 +466,14 @@ class Connection:
             raise ConnectionEnded("error") from exc
         # Anything else (GreenletExit, a user's own Timeout) propagates with the tail in ``unsent``.
 
-    def recv_message(self) -> Message:
-        """Return the next ``(opcode, payload)`` message or control frame (blocking this greenlet).
-
-        Raises:
-            ConnectionEnded: EOF or reset.
-            ProtocolViolation: the server broke the protocol (see :mod:`loadtest.frames`).
-        """
-        parser = self._parser
-        message = parser.next_message()
-        while message is None:
-            try:
-                data = self._sock.recv(_RECV_CHUNK)
-            except (ConnectionResetError, BrokenPipeError) as exc:
-                raise ConnectionEnded("reset") from exc
-            except OSError as exc:
-                raise ConnectionEnded("error") from exc
-            if not data:
-                raise ConnectionEnded("eof")
-            # gevent only switches when a recv would block: a server streaming a big message
-            # would keep this greenlet running; give the others a turn every _YIELD_BYTES. A
-            # positive sleep, because sleep(0) may resume us before the loop polls I/O and timers.
-            self._streak += len(data)
-            if self._streak >= _YIELD_BYTES:
-                self._streak = 0
-                gevent.sleep(_YIELD_S)
-            parser.feed(data)
-            message = parser.next_message()
-        return message
-
     def close(self) -> None:
         """Close the socket (no close frame: the session sends that first when it can)."""
         self.broken = "error"
+        self.stop_reading()
         try:
             self._sock.close()
         except OSError:
             return
 
 
-__all__ = ["Connection", "Handshake", "classify", "open_connection"]
+__all__ = ["Connection", "Handshake", "classify", "open_connection", "resolve"]

@@ -137,8 +137,7 @@ class Aggregate:
         """Start the totals, the series and the rates over (sessions still open stay counted)."""
         concurrent = self.total.concurrent
         for recorder in (self.total, self.interval):
-            recorder.reset()
-            recorder.ends.clear()
+            recorder.reset()  # histograms in place (end classes too: empty ones are not reported)
         self.total.concurrent = self.total.peak_concurrent = concurrent
         self.series.clear()
         self.points = 0

@@ -60,6 +60,13 @@ class Histogram:
         if value > hdr.max_value:
             hdr.max_value = value
 
+    def record_zeros(self, count: int) -> None:
+        """Record the value 0 ``count`` times (one update, for counts kept aside on the hot path)."""
+        self._counts[0] += count
+        hdr = self._hdr
+        hdr.total_count += count
+        hdr.min_value = 0
+
     @property
     def count(self) -> int:
         """Return how many values were recorded."""

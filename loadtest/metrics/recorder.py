@@ -70,6 +70,7 @@ COUNTERS = (
     "bytes_sent",
     "bytes_received",
     "over_threshold",
+    "request_events",  # Locust request events fired one per request (--ws-request-events)
     *ERROR_COUNTERS,
     *FANOUT_COUNTERS,
 )
@@ -106,6 +107,7 @@ class Recorder:
         #: "who:code" or "abnormal:reason" -> (lifetime, idle age) histograms in µs, reported in s
         self.ends: dict[str, tuple[Histogram, Histogram]] = {}
         self._delta_started = time.monotonic()
+        self._unblocked = 0  # writes that did not block, not yet in the send_stall histogram
 
     # -- samples ---------------------------------------------------------------------------
     def on_open(self, phases_us: dict[str, int]) -> None:
@@ -151,25 +153,42 @@ class Recorder:
             ends[0].record(lifetime_us)
             ends[1].record(idle_us)
 
-    def on_send(self, size: int, stall_us: int, queue_bytes: int) -> None:
-        """Record one data message handed to the kernel, with its backpressure readings."""
+    def on_send(self, size: int, stall_us: int = 0, queue_bytes: int = -1) -> None:
+        """Record one data message handed to the kernel, with its backpressure readings.
+
+        ``queue_bytes`` is -1 when the send queue was not sampled (a write the kernel took at
+        once; see :data:`loadtest.transport.QUEUE_SAMPLE_NS`).
+        """
         counters = self.counters
         counters["messages_sent"] += 1
         counters["bytes_sent"] += size
-        self.histograms["send_stall"].record(stall_us)
-        self.histograms["send_queue_bytes"].record(queue_bytes)
-        if queue_bytes >= self.backpressure_threshold_bytes:
-            counters["over_threshold"] += 1
+        if stall_us:
+            self.histograms["send_stall"].record(stall_us)
+        else:
+            self._unblocked += 1  # folded into send_stall as zeros when read: a count, not a record
+        if queue_bytes >= 0:
+            self.histograms["send_queue_bytes"].record(queue_bytes)
+            if queue_bytes >= self.backpressure_threshold_bytes:
+                counters["over_threshold"] += 1
 
-    def on_send_batch(self, messages: int, size: int, stall_us: int, queue_bytes: int) -> None:
+    def on_send_batch(self, messages: int, size: int, stall_us: int = 0, queue_bytes: int = -1) -> None:
         """Record several data messages written with one ``send`` (one backpressure reading)."""
         counters = self.counters
         counters["messages_sent"] += messages
         counters["bytes_sent"] += size
-        self.histograms["send_stall"].record(stall_us)
-        self.histograms["send_queue_bytes"].record(queue_bytes)
-        if queue_bytes >= self.backpressure_threshold_bytes:
-            counters["over_threshold"] += 1
+        if stall_us:
+            self.histograms["send_stall"].record(stall_us)
+        else:
+            self._unblocked += 1
+        if queue_bytes >= 0:
+            self.histograms["send_queue_bytes"].record(queue_bytes)
+            if queue_bytes >= self.backpressure_threshold_bytes:
+                counters["over_threshold"] += 1
+
+    def _fold_unblocked(self) -> None:
+        if self._unblocked:
+            self.histograms["send_stall"].record_zeros(self._unblocked)
+            self._unblocked = 0
 
     def on_send_stall(self, stall_us: int, queue_bytes: int = 0) -> None:
         """Record a send that never completed (it ended the session): time blocked, queue left."""
@@ -223,6 +242,7 @@ class Recorder:
         Unencoded, the histograms are this recorder's own objects: merge them before the next
         :meth:`reset`.
         """
+        self._fold_unblocked()
         return {
             "counters": dict(self.counters),
             "keyed": {name: dict(c) for name, c in self.keyed.items()},
@@ -283,6 +303,7 @@ class Recorder:
 
     def reset(self) -> None:
         """Forget counters and histograms, in place (gauges stay: sessions are still open)."""
+        self._unblocked = 0
         for name in self.counters:
             self.counters[name] = 0
         for counter in self.keyed.values():

@@ -16,6 +16,7 @@ from locust import events
 
 from loadtest import options as ws_options
 from loadtest.config import validate_target_url
+from loadtest.engine import LoopLag
 from loadtest.errors import ConfigError
 from loadtest.plugin import barrier, distributed, lost, run, scale, settings, storms
 from loadtest.plugin.state import PluginState, set_state, state_for
@@ -23,6 +24,10 @@ from loadtest.plugin.user import WebSocketUser
 from loadtest.plugin.web_form import loaded_user_classes
 
 logger = logging.getLogger("loadtest")
+
+# gevent records, for every greenlet, who spawned it (a _Frame per level of the spawn tree: ~10
+# records per user). Nothing here reads that tree; an idle session should not pay for it.
+gevent.config.track_greenlet_tree = False
 
 #: Exit status when the options are unusable (before any user starts).
 EXIT_CONFIG = 2
@@ -65,6 +70,7 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     barrier.install(environment)  # first: its test_stopping listener must not wait behind the master's
     distributed.install(environment)
     storms.install(environment)
+    _LAG_SAMPLERS.append(LoopLag(state.loop_lag.record))  # lives as long as the process
     lost.install(environment)
     _raise_open_files(environment)
     # Locust arms its -t timer right after this event with gevent.spawn_later, which counts from
@@ -147,6 +153,8 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
 
 #: Environments initialised in this process (Locust's quit and reset events do not carry one).
 _ENVIRONMENTS: list[Any] = []
+#: The event-loop lag samplers of those environments.
+_LAG_SAMPLERS: list[LoopLag] = []
 
 
 def _on_quitting(environment: Any, **_: Any) -> None:

@@ -51,12 +51,15 @@ def is_master(environment: Any) -> bool:
     return isinstance(environment.runner, MasterRunner)
 
 
-def process_cost(state: PluginState) -> dict[str, float]:
-    """Return this process's CPU seconds since the run started and its peak RSS in MiB."""
+def process_cost(state: PluginState) -> dict[str, Any]:
+    """Return this process's CPU seconds since the run started, its peak RSS in MiB and its
+    event-loop lag (p99 and max in ms; None before the first measurement)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    lag = state.loop_lag.summary()
     return {
         "cpu_s": round(usage.ru_utime + usage.ru_stime - state.cpu_at_start_s, 3),
         "max_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "loop_lag_ms": {"p99": lag["p99"], "max": lag["max"]},
     }
 
 
@@ -75,10 +78,14 @@ def install(environment: Any) -> None:
         def report(client_id: str, data: dict[str, Any]) -> None:
             data["loadtest"] = _delta(state)
 
+        def flush_rows(**_: Any) -> None:
+            state.flush_rows()
+
         def final(**_: Any) -> None:
             # Locust's own statistics go up every 3 s and at quit, not at a stop: send them now,
             # before our final delta, so the master's Locust totals are complete when it builds
             # the summary (messages arrive in order). This report carries our delta too.
+            state.flush_rows()
             runner._send_stats()
             runner.send_message(MSG_FINAL, _delta(state))
 
@@ -88,12 +95,17 @@ def install(environment: Any) -> None:
         def reset(environment: Any, msg: Any, **_: Any) -> None:
             state.generation = int(msg.data["generation"])
             state.recorder.reset()
+            if state.rows is not None:
+                state.rows.discard()
             state.storms.reset(time.perf_counter_ns())
             # Locust resets only the master's statistics: what a worker recorded since its last
             # report would still arrive after the reset. Drop it here too, for both of us.
             runner.stats.reset_all()
 
         environment.events.report_to_master.add_listener(report)
+        # Our pending rows must be in Locust's statistics before its own listener (registered with
+        # the runner, before us) serializes them; EventHook has no public way to go first.
+        environment.events.report_to_master._handlers.insert(0, flush_rows)
         environment.events.test_stop.add_listener(final)
         runner.register_message(MSG_FLUSH, flush, concurrent=True)
         runner.register_message(MSG_RESET, reset)

@@ -114,6 +114,7 @@ def _start_numbers(environment: Any, state: PluginState) -> None:
     for recorder in (state.recorder, state.aggregate.total, state.aggregate.interval):
         recorder.backpressure_threshold_bytes = threshold
     state.recorder.reset()
+    state.loop_lag.reset()  # in place: the sampler holds it
     state.storms.reset(now_ns)
     state.aggregate.reset()
     state.storm_states.clear()
@@ -134,6 +135,8 @@ def reset(environment: Any) -> None:
         distributed.tell_workers_to_reset(environment, state.generation)
     if state.phase == STOPPED:  # a reset after the stop starts the next test's numbers early
         state.result = None
+    if state.rows is not None:
+        state.rows.discard()  # recorded before Locust's rows were reset
     _start_numbers(environment, state)
     if state.phase == STOPPED:
         state.stopped_monotonic = state.started_monotonic
@@ -145,6 +148,7 @@ def end(environment: Any) -> None:
     state = state_for(environment)
     if is_worker(environment) or state.phase != RUNNING:
         return
+    state.flush_rows()  # Locust's totals in the summary, its CSV and its report are complete
     sample_now(environment)
     state.phase = STOPPED
     state.stopped_monotonic = time.monotonic()
@@ -158,6 +162,9 @@ def end(environment: Any) -> None:
         verdicts = [*verdicts, *baseline.verdicts(result["baseline"])]
     result["passed"] = all(v["passed"] for v in verdicts)
     state.result = result
+    warning = console.saturation(result)
+    if warning:
+        logger.warning("loadtest: %s", warning)
     real_process = getattr(environment.parsed_options, "ws_summary", None) is not None
     if real_process:
         print(console.render(result), flush=True)
@@ -208,6 +215,8 @@ def build_summary(environment: Any) -> dict[str, Any]:
             "requests": total.num_requests,
             "failures": total.num_failures,
             "fail_ratio": round(total.fail_ratio, 6),
+            # how many of them reached Locust as one request event each (--ws-request-events)
+            "request_events": state.aggregate.total.counters["request_events"],
         },
         process=summary.process_section(distributed.process_cost(state), workers),
     )

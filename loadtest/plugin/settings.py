@@ -38,6 +38,7 @@ class RunSettings:
     baseline_path: str = ""
     baseline: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     regressions: tuple[Rule, ...] = ()
+    request_events: bool = False  # one Locust request event per request instead of batched rows
 
 
 def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
@@ -68,6 +69,7 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
         baseline_path=parsed.ws_baseline,
         baseline=baseline.load(parsed.ws_baseline) if parsed.ws_baseline else None,
         regressions=tuple(baseline.parse_rule(text) for text in parsed.ws_regression if text.strip()),
+        request_events=bool(getattr(parsed, "ws_request_events", False)),
     )
     if settings.regressions and not settings.baseline_path:
         raise ConfigError("--ws-regression compares with a baseline: give --ws-baseline PREVIOUS.json too")

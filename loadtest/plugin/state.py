@@ -9,8 +9,10 @@ from typing import Any
 from loadtest.config import SessionOptions
 from loadtest.metrics.aggregate import Aggregate
 from loadtest.metrics.backoff import Backoff
+from loadtest.metrics.histogram import Histogram
 from loadtest.metrics.recorder import Recorder
 from loadtest.metrics.storm import StormTracker
+from loadtest.plugin.rows import Rows
 from loadtest.plugin.scale import SourceIPs
 from loadtest.plugin.settings import RunSettings
 
@@ -56,6 +58,9 @@ class PluginState:
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None  # the final summary, once the run has stopped
     quitting: bool = False
+    rows: Rows | None = None  # Locust's rows fed in batches (created by the first user)
+    #: this process's event-loop lag since the run started, in µs (reported in ms)
+    loop_lag: Histogram = field(default_factory=lambda: Histogram(highest=600_000_000, scale=1000.0))
 
     # The attributes users and sessions read (kept as names of their own for them).
     @property
@@ -77,6 +82,17 @@ class PluginState:
     def finished(self) -> bool:
         """Return True once the current run has stopped (its numbers are final)."""
         return self.phase == STOPPED
+
+    def rows_for(self, environment: Any) -> Rows:
+        """Return the batches of Locust's rows for ``environment`` (created on first use)."""
+        if self.rows is None:
+            self.rows = Rows(environment)
+        return self.rows
+
+    def flush_rows(self) -> None:
+        """Apply the pending samples to Locust's rows now (before they are read or sent)."""
+        if self.rows is not None:
+            self.rows.flush()
 
     def elapsed_s(self) -> float:
         """Return the run's duration so far, frozen at its stop (0 before the first test)."""

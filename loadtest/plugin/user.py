@@ -1,9 +1,16 @@
 """``WebSocketUser``: a Locust user that keeps one measured WebSocket session open.
 
-A user owns one session at a time. A lifecycle greenlet (owned by the user, killed when the
-user stops) opens the session, reads it until it ends, then reconnects after the backoff,
-so a long soak keeps its sessions whatever the server does. Handshake failures and session ends
-are samples, never exceptions that kill the user.
+A user owns one session at a time. While a session is open and working, the user owns no
+greenlet for it: the engine (:mod:`loadtest.engine`) reads it from the hub. A lifecycle greenlet
+exists only while there is something to wait for: the handshake, authentication and
+``on_session_open``, or the backoff before a reconnect. It ends once the session is open; the
+session's end starts the next one. So a long soak keeps its sessions whatever the server does,
+and an idle session costs no stack. Handshake failures and session ends are samples, never
+exceptions that kill the user.
+
+The ``on_message`` hook may block (it is user code), so it never runs in the hub: a class that
+overrides it gets a dispatcher greenlet, started when pushes arrive and ended when none is left;
+the default no-op hook costs nothing (pushes are not even decoded for it).
 """
 
 from __future__ import annotations
@@ -11,10 +18,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gevent
 from gevent.event import Event
+from greenlet import getcurrent
 from locust import User
 
 from loadtest.config import SessionOptions, join_url, validate_target_url, with_query
@@ -22,6 +32,7 @@ from loadtest.errors import HandshakeFailure, LoadtestError, TargetURLError
 from loadtest.metrics import close_codes
 from loadtest.metrics.backoff import Backoff
 from loadtest.metrics.storm import Storm
+from loadtest.plugin import rows as rows_module
 from loadtest.plugin.state import state_for
 from loadtest.session import Session
 
@@ -29,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: How long a stop waits for a killed greenlet to finish its cleanup, even past the close budget.
 _KILL_WAIT_S = 0.5
+#: After a refused authentication, how long the server gets to close first before we close 1008.
+AUTH_CLOSE_GRACE_S = 0.5
 
 
 def _left(deadline: float) -> float:
@@ -82,17 +95,23 @@ class WebSocketUser(User):
         self.cookies: dict[str, str] = dict(self.options.cookies)
         self.ws: Session | None = None
         self.gave_up = False
-        self._lifecycle_greenlet: gevent.Greenlet | None = None
+        self._lifecycle_greenlet: gevent.Greenlet | None = None  # only while opening or backing off
         self._storms = state.storms
         self._source_ips = state.source_ips
         self._lost_storm: Storm | None = None
         self._lost_ns = 0
         self._lost_attempts = 0
-        self._opener: gevent.Greenlet | None = None
+        self._failures = 0  # consecutive failed handshakes and refused authentications
         self._handshaking: Event | None = None
         self._open = Event()
         self._stopping = False
         self._auth_failed = False  # the current session's auth message was refused or unanswered
+        # Locust's rows in batches, or one request event per request: with --ws-request-events,
+        # or when a request listener other than Locust's own statistics would miss events
+        per_event = state.settings.request_events or rows_module.other_listeners(environment)
+        self._rows = None if per_event else state.rows_for(environment)
+        self._pushes: deque[Any] | None = None  # messages for on_message, created on first use
+        self._dispatcher: gevent.Greenlet | None = None  # runs on_message while pushes wait
 
     # -- hooks for subclasses --------------------------------------------------------------
     def on_session_open(self, session: Session) -> None:
@@ -124,10 +143,11 @@ class WebSocketUser(User):
         session = self.ws
         if session is not None:
             session.stop(_left(deadline))
-        # No greenlet outlives its user: the lifecycle (reader) and a running opener both end here.
-        for greenlet in (self._opener, self._lifecycle_greenlet):
+        # No greenlet outlives its user: a lifecycle still opening, and the on_message dispatcher.
+        for greenlet in (self._lifecycle_greenlet, self._dispatcher):
             if greenlet is not None:
                 greenlet.kill(block=True, timeout=max(_left(deadline), _KILL_WAIT_S))
+        self._lifecycle_greenlet = self._dispatcher = None
         session = self.ws
         if session is None:
             return
@@ -135,6 +155,8 @@ class WebSocketUser(User):
             session.declare_dead("stopped")
         elif not session.opened_ns and session.failure_class is None and not session.ended.is_set():
             self.recorder.count("handshakes_at_end")  # killed while waiting for the server's 101
+        if self._rows is not None:
+            self._rows.flush()  # this user's last requests (its stop's) are in Locust's rows now
 
     def wait_open(self, timeout_s: float | None = None) -> Session | None:
         """Return the open session, waiting up to ``timeout_s`` (default: the connect timeout)."""
@@ -147,6 +169,11 @@ class WebSocketUser(User):
 
     # -- internals -------------------------------------------------------------------------
     def _fire(self, name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
+        rows = self._rows
+        if rows is not None:
+            rows.record(name, response_time_ms, length, exc)
+            return
+        self.recorder.count("request_events")
         self.environment.events.request.fire(
             request_type="WS",
             name=name,
@@ -158,12 +185,12 @@ class WebSocketUser(User):
 
     def _url_and_headers(self) -> tuple[str, dict[str, str]]:
         url = validate_target_url(join_url(self.host or "", self.path))
-        headers = dict(self.options.headers)
+        headers = self.options.headers  # shared and only read: copied only to add to it
         token = self.options.token
         if token and self.options.token_mode == "query":
             url = with_query(url, token=token)
         elif token and self.options.token_mode == "header":
-            headers["Authorization"] = f"Bearer {token}"
+            headers = {**headers, "Authorization": f"Bearer {token}"}
         return url, headers
 
     def _open_session(self) -> Session | None:
@@ -179,11 +206,12 @@ class WebSocketUser(User):
             url,
             self.options,
             self.recorder,
-            on_request=self._fire,
+            on_request=self._fire if self._rows is None else self._rows.record,  # no hop per request
             headers=headers,
             cookies=self.cookies,
-            on_message=self.on_message,
+            on_message=self._message_sink(),
             source_ip=self._source_ips.next(),
+            on_end=self._on_session_end,
         )
         self.ws = session
         self._handshaking = done = Event()
@@ -209,6 +237,10 @@ class WebSocketUser(User):
 
     def _after_open(self, session: Session) -> bool:
         if self.options.token and self.options.token_mode == "message" and not self._authenticate(session):
+            # A server that refuses usually closes right after its answer: give its close a moment
+            # to arrive, so that the end is counted as the server's (as the server counts it)
+            # rather than crossing ours on the wire.
+            session.ended.wait(min(AUTH_CLOSE_GRACE_S, self.options.close_timeout_s))
             if session.is_open:
                 session.close(1008, "auth failed")
             return False
@@ -241,18 +273,38 @@ class WebSocketUser(User):
             text = f"abnormal 1006 {reason}: {close_codes.ABNORMAL_REASONS.get(reason, reason)}"
         self._fire("session", session.lifetime_s * 1000.0, 0, SessionClosed(text))
 
-    def _on_opened(self, opener: gevent.Greenlet) -> None:
-        session = self.ws
-        if opener.value and session is not None and session.is_open:
-            self._recovered()  # back once the session is usable: authenticated, hooks run
-            self._open.set()
+    # -- pushes: the on_message hook runs in a greenlet, never in the hub ------------------------
+    def _message_sink(self) -> Callable[[Any], None] | None:
+        """Return what the session calls with pushes: nothing for the default no-op hook."""
+        if type(self).on_message is WebSocketUser.on_message:
+            return None
+        return self._push
 
-    def _read(self, session: Session) -> None:
+    def _push(self, message: Any) -> None:
+        """Queue a push (called by the session's read callback, in the hub: never blocks)."""
+        pushes = self._pushes
+        if pushes is None:
+            pushes = self._pushes = deque()
+        pushes.append(message)
+        if self._dispatcher is None and not self._stopping:
+            self._dispatcher = gevent.spawn(self._dispatch)
+
+    def _dispatch(self) -> None:
+        """Hand every queued push to ``on_message`` in order, then end (no greenlet while idle)."""
+        pushes = self._pushes
         try:
-            session.read_until_end()
-        except Exception:  # a bug in a hook or in our reader: end the session visibly, keep the user
-            logger.exception("the session reader failed; the session is ended as abnormal and reopened")
-            session.declare_dead("error")
+            while pushes:
+                message = pushes.popleft()
+                try:
+                    self.on_message(message)
+                except Exception:  # a bug in the hook: end the session visibly, keep the user
+                    logger.exception("on_message failed; the session is ended as abnormal and reopened")
+                    session = self.ws
+                    if session is not None and session.end is None:
+                        session.declare_dead("error")
+        finally:
+            if self._dispatcher is getcurrent():
+                self._dispatcher = None
 
     # -- reconnect storms: time from losing a session to the next open, attempts, by storm ---------
     def _lost(self) -> None:
@@ -284,65 +336,92 @@ class WebSocketUser(User):
         if session is not None and session.is_open:
             session.declare_dead(reason)
 
-    def _lifecycle(self) -> None:
-        failures = 0  # consecutive failed handshakes and refused authentications
-        while not self._stopping:
-            storm = self._storm_of_loss()
-            if storm is not None:
-                storm.on_attempt(time.perf_counter_ns())
-                self._lost_attempts += 1
-            session = self._open_session()
-            if session is not None and self._stopping:  # opened while the user was stopping
-                session.close(1000, "", wait=False)
+    def _on_session_end(self, session: Session) -> None:
+        """The session ended (called from the hub or from the greenlet that ended it): reopen."""
+        if session is not self.ws:
+            return
+        self._open.clear()
+        if self._stopping or self._lifecycle_greenlet is not None:
+            return  # stopping, or the lifecycle still opening this session sees the end itself
+        assert session.end is not None
+        # Only a session that was open and working is a loss a storm is made of (this one was: the
+        # lifecycle had ended). Counted now, while the number connected is the one of this loss.
+        if session.end[0] != close_codes.CLIENT:
+            self._lost()
+        self._lifecycle_greenlet = gevent.spawn(self._lifecycle, session)
+
+    def _lifecycle(self, ended: Session | None = None) -> None:
+        """Reopen after ``ended`` (or open the first session) until a session is open and working.
+
+        A greenlet runs this only while there is something to wait for (a handshake, the open
+        hooks, a backoff); once the session is open it returns and the engine reads the session.
+        """
+        try:
+            if ended is not None and not self._after_end(ended, storm=None):
                 return
-            if session is not None:
-                working = self._run_session(session)
-                if self._stopping:
-                    return
-                self._report_end(session)
-                assert session.end is not None
-                if not self._auth_failed:
-                    failures = 0
-                    # Only a session that was open and working is a loss a storm is made of: an
-                    # auth-failure loop or a refused hook is not the server dropping its fleet.
-                    if working and session.end[0] != close_codes.CLIENT:
-                        self._lost()
-                    normal = session.end[:2] == (close_codes.SERVER, 1000)
-                    if normal and not self.reconnect_after_normal_close:
-                        return
-                    self._back_off(self.reconnect.delay_s(0))
-                    continue
-            elif storm is not None and self.ws is not None and self.ws.failure_class:
-                storm.failures[self.ws.failure_class] += 1
-            failures += 1  # a failed handshake, or a session whose authentication failed
-            if self.reconnect.gives_up(failures):
-                self.gave_up = True
+            while not self._stopping:
+                storm = self._storm_of_loss()
                 if storm is not None:
-                    storm.gave_up += 1
-                self.recorder.count("gave_up")
-                logger.warning(
-                    "a user gave up after %d consecutive failed connects or authentications", failures
-                )
-                return
-            self._back_off(self.reconnect.delay_s(failures))
+                    storm.on_attempt(time.perf_counter_ns())
+                    self._lost_attempts += 1
+                session = self._open_session()
+                if session is not None and self._stopping:  # opened while the user was stopping
+                    session.close(1000, "", wait=False)
+                    return
+                if session is not None:
+                    session.start_reading()
+                    self._auth_failed = False
+                    if self._after_open(session) and session.is_open:
+                        self._recovered()  # back once the session is usable: authenticated, hooks run
+                        self._open.set()
+                        return  # open and working: from here on the engine reads it
+                    session.ended.wait()  # closed by _after_open, or ending by itself
+                    if not self._after_end(session, storm=storm):
+                        return
+                    continue
+                if storm is not None and self.ws is not None and self.ws.failure_class:
+                    storm.failures[self.ws.failure_class] += 1
+                if not self._failed_attempt(storm):
+                    return
+        finally:
+            if self._lifecycle_greenlet is getcurrent():
+                self._lifecycle_greenlet = None  # no finished greenlet kept
+
+    def _after_end(self, session: Session, *, storm: Storm | None) -> bool:
+        """Report how a session ended and wait the backoff; return False if the user stops here.
+
+        A loss that makes a storm was counted when the session ended (``_on_session_end``); an
+        auth-failure loop or a refused hook ends here without being one.
+        """
+        if self._stopping:
+            return False
+        self._report_end(session)
+        assert session.end is not None
+        if self._auth_failed:  # a refused authentication counts as a failed attempt
+            return self._failed_attempt(storm)
+        self._failures = 0
+        normal = session.end[:2] == (close_codes.SERVER, 1000)
+        if normal and not self.reconnect_after_normal_close:
+            return False
+        self._back_off(self.reconnect.delay_s(0))
+        return True
+
+    def _failed_attempt(self, storm: Storm | None) -> bool:
+        """Count a failed handshake or authentication; back off, or give up (return False)."""
+        self._failures += 1
+        if self.reconnect.gives_up(self._failures):
+            self.gave_up = True
+            if storm is not None:
+                storm.gave_up += 1
+            self.recorder.count("gave_up")
+            logger.warning(
+                "a user gave up after %d consecutive failed connects or authentications", self._failures
+            )
+            return False
+        self._back_off(self.reconnect.delay_s(self._failures))
+        return True
 
     def _back_off(self, delay_s: float) -> None:
         """Wait the reconnect delay (recorded: the summary's ``reconnects.delay_ms``)."""
         self.recorder.on_reconnect_delay(int(delay_s * 1e6))
         gevent.sleep(delay_s)
-
-    def _run_session(self, session: Session) -> bool:
-        """Authenticate and run the open hook beside the reader, read until the end.
-
-        Authentication and ``on_session_open`` need replies, so they run beside the reader (a
-        short-lived greenlet); tasks see the session only once they succeeded. Returns True if
-        they did (the session was working).
-        """
-        self._auth_failed = False
-        self._opener = opener = gevent.spawn(self._after_open, session)
-        opener.link_value(self._on_opened)
-        self._read(session)
-        self._open.clear()
-        opener.kill(block=True, timeout=self.options.close_timeout_s)
-        self._opener = None
-        return bool(opener.successful() and opener.value)

@@ -7,6 +7,10 @@ from typing import Any
 from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import hint as handshake_hint
 
+#: Event-loop lag (p99, ms) above which the generator itself is a bottleneck: a reply read this
+#: late adds this much to the RTT it measures, so latencies are partly the generator's own.
+LOOP_LAG_WARNING_MS = 20.0
+
 
 def _fmt_int(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
@@ -70,6 +74,15 @@ def render(summary: dict[str, Any]) -> str:
             f" {t['bytes_sent_per_s'] / 1024:.1f} KiB/s sent"
         )
     lines += fanout_lines(summary.get("fanout") or {})
+    lag = _loop_lag(summary)
+    process = summary.get("process") or {}
+    if lag is not None:
+        total = process.get("total", {})
+        lines.append(
+            f" generator: {total.get('cpu_s', process.get('cpu_s', 0.0)):.1f} CPU-s in "
+            f"{total.get('processes', 1)} process(es), event-loop lag p99={_fmt(lag['p99'])} ms"
+            f" max={_fmt(lag['max'])} ms"
+        )
     lines += [f" {line}" for line in findings(summary)]
     errors = {k: v for k, v in summary["errors"].items() if v}
     if errors:
@@ -114,9 +127,31 @@ def fanout_lines(fanout: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _loop_lag(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the worst process's event-loop lag ``{p99, max}`` (ms), if it was measured."""
+    process = summary.get("process") or {}
+    lag: dict[str, Any] | None = process.get("total", {}).get("loop_lag_ms") or process.get("loop_lag_ms")
+    return lag
+
+
+def saturation(summary: dict[str, Any]) -> str | None:
+    """Return a warning when the generator's event loop lagged (p99) over the threshold."""
+    lag = _loop_lag(summary)
+    if lag is None or lag.get("p99") is None or lag["p99"] <= LOOP_LAG_WARNING_MS:
+        return None
+    return (
+        f"generator saturated: event-loop lag p99 {lag['p99']:.1f} ms (over {LOOP_LAG_WARNING_MS:.0f} ms):"
+        " replies were read that late, so latencies include the generator's own delay;"
+        " add processes (--processes, workers) or fewer users per process"
+    )
+
+
 def findings(summary: dict[str, Any]) -> list[str]:
-    """Return one line per storm, suspected idle timeout and lost worker (console and HTML)."""
+    """Return one line per storm, suspected idle timeout, lost worker and saturation (console, HTML)."""
     found: list[str] = []
+    warning = saturation(summary)
+    if warning:
+        found.append(warning)
     for storm in summary.get("storms", []):
         recovery, attempts = storm["recovery_ms"], storm["attempts_per_recovery"]
         back = "never" if storm["fleet_back_s"] is None else f"{storm['fleet_back_s']:.2f} s"

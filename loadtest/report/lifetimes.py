@@ -33,6 +33,8 @@ def end_rows(ends: dict[str, tuple[Histogram, Histogram]]) -> list[dict[str, Any
     """Return one row per end class: count, lifetime and idle age percentiles in seconds."""
     rows = []
     for key, (lifetime, idle) in sorted(ends.items(), key=lambda item: -item[1][0].count):
+        if not lifetime.count:
+            continue  # a class seen before a reset (its histograms are reset in place, not dropped)
         who, _, what = key.partition(":")
         rows.append(
             {

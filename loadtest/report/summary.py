@@ -105,12 +105,13 @@ def build(
 def process_section(own: Mapping[str, Any], workers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Return the load generator's own cost: this process, each worker, and their total.
 
-    ``own`` and each worker carry ``cpu_s`` (CPU seconds during the run) and ``max_rss_mib``
-    (the process's peak resident memory); ``total`` adds the CPU and the memory of all of them.
+    ``own`` and each worker carry ``cpu_s`` (CPU seconds during the run), ``max_rss_mib`` (the
+    process's peak resident memory) and ``loop_lag_ms`` (its event loop's lag, p99 and max);
+    ``total`` adds the CPU and the memory of all of them and keeps the worst lag.
     """
     workers = sorted(workers or [], key=lambda w: str(w.get("worker", "")))
     everyone = [own, *workers]
-    return {
+    section: dict[str, Any] = {
         "cpu_s": own["cpu_s"],
         "max_rss_mib": own["max_rss_mib"],
         "workers": workers,
@@ -120,6 +121,15 @@ def process_section(own: Mapping[str, Any], workers: list[dict[str, Any]] | None
             "processes": len(everyone),
         },
     }
+    lags = [p["loop_lag_ms"] for p in everyone if "loop_lag_ms" in p]
+    if "loop_lag_ms" in own:
+        section["loop_lag_ms"] = own["loop_lag_ms"]
+    if lags:
+        section["total"]["loop_lag_ms"] = {
+            key: max((lag[key] for lag in lags if lag.get(key) is not None), default=None)
+            for key in ("p99", "max")
+        }
+    return section
 
 
 def schema() -> dict[str, Any]:
@@ -130,9 +140,10 @@ def schema() -> dict[str, Any]:
         Recorder(),
         target="",
         duration_s=0.0,
-        locust_totals={"requests": 0, "failures": 0, "fail_ratio": 0.0},
+        locust_totals={"requests": 0, "failures": 0, "fail_ratio": 0.0, "request_events": 0},
         process=process_section(
-            {"cpu_s": 0.0, "max_rss_mib": 0.0}, [{"worker": "", "cpu_s": 0.0, "max_rss_mib": 0.0}]
+            {"cpu_s": 0.0, "max_rss_mib": 0.0, "loop_lag_ms": {"p99": 0.0, "max": 0.0}},
+            [{"worker": "", "cpu_s": 0.0, "max_rss_mib": 0.0, "loop_lag_ms": {"p99": 0.0, "max": 0.0}}],
         ),
     )
     template["storms"] = merge([[Storm(0, 0, "client", 0).state(0.0)]])

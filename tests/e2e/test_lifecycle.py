@@ -148,7 +148,8 @@ def test_stop_freezes_new_starts_over_and_files_are_numbered_per_test(tmp_path: 
     ui.swarm(2)  # "New": Locust clears its statistics, and so do we
     wait_for(lambda: ui.data()["state"] == "running" and _sessions_opened(ui) >= 2, 20, "the new test")
     assert ui.data()["summary"]["run"]["index"] == 2
-    assert ui.locust_requests("connect") == _sessions_opened(ui) == 2
+    # Locust's web UI answers /stats/requests from a 2 s cache: wait for this test's table.
+    wait_for(lambda: ui.locust_requests("connect") == _sessions_opened(ui) == 2, 10, "Locust's fresh table")
     ui.post("/stop")
     wait_for(lambda: ui.data()["state"] == "stopped", 20, "the second stop")
     latest = json.loads((tmp_path / "run.json").read_text())

@@ -120,6 +120,13 @@ def worlds(tmp: Path, chain: Chain) -> list[World]:
                         o,
                     ),
                 ),
+                # one request event per request reached Locust's listeners (by default: none, batched)
+                "ws_request_events": Probe(
+                    True,
+                    lambda o: _expect(
+                        _s(o)["locust"]["request_events"] == _s(o)["locust"]["requests"] >= 2, o
+                    ),
+                ),
             },
         ),
         World(

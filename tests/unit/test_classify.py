@@ -19,7 +19,8 @@ from websocket._exceptions import (
 from loadtest.errors import ConnectionEnded, HandshakeFailure
 from loadtest.metrics import close_codes
 from loadtest.metrics.handshake import HANDSHAKE_HINTS, hint, http_class
-from loadtest.transport import Connection, _check_upgrade, classify
+from loadtest.transport import Connection, classify
+from loadtest.upgrade import check_upgrade as _check_upgrade
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="

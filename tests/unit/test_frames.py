@@ -13,6 +13,7 @@ from loadtest.frames import (
     OP_PONG,
     OP_TEXT,
     FrameParser,
+    MaskPool,
     ProtocolViolation,
     encode_frame,
     encode_message,
@@ -199,3 +200,12 @@ def test_pong_and_close_round_trip_through_the_parser() -> None:
     parser = FrameParser()
     parser.feed(server_frame(FIN | OP_PONG, b"") + server_frame(FIN | OP_CLOSE, b""))
     assert drain(parser) == [(OP_PONG, b""), (OP_CLOSE, b"")]
+
+
+def test_mask_keys_come_from_a_pool_each_used_once() -> None:
+    pool = MaskPool(pool_bytes=64)
+    keys = [pool.take() for _ in range(64)]  # four refills
+    assert all(len(key) == 4 for key in keys)
+    assert len(set(keys)) == len(keys)  # 4 random bytes each: a repeat among 64 is ~1e-7
+    frame = encode_frame(OP_TEXT, b"hello")
+    assert frame[1] == 0x80 | 5 and len(frame) == 2 + 4 + 5

@@ -445,3 +445,20 @@ def test_the_series_is_compact_bounded_and_reads_back_what_went_in() -> None:
     assert list(series)[-1]["t"] == 1_796_000_000.125 and list(series)[-1]["rtt_p99_ms"] is None
     with pytest.raises(KeyError):
         series.append({"t": 1.0})  # a field the series does not keep is never dropped silently
+
+
+def test_loop_lag_per_process_the_worst_in_total_and_a_warning_over_the_threshold() -> None:
+    own = {"cpu_s": 1.0, "max_rss_mib": 50.0, "loop_lag_ms": {"p99": 3.0, "max": 9.0}}
+    workers = [
+        {"worker": "w1", "cpu_s": 2.0, "max_rss_mib": 60.0, "loop_lag_ms": {"p99": 35.0, "max": 80.0}},
+        {"worker": "w2", "cpu_s": 2.0, "max_rss_mib": 60.0, "loop_lag_ms": {"p99": None, "max": None}},
+    ]
+    process = summary.process_section(own, workers)
+    assert process["loop_lag_ms"] == {"p99": 3.0, "max": 9.0}
+    assert process["total"]["loop_lag_ms"] == {"p99": 35.0, "max": 80.0}  # the worst process
+    built = summary.build(Recorder(), target="ws://t", duration_s=1.0, process=process)
+    text = console.render(built)
+    assert "event-loop lag p99=35.000 ms max=80.000 ms" in text
+    assert "generator saturated: event-loop lag p99 35.0 ms (over 20 ms)" in text
+    calm = summary.build(Recorder(), target="ws://t", duration_s=1.0, process=summary.process_section(own))
+    assert console.saturation(calm) is None and "saturated" not in console.render(calm)
