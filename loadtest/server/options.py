@@ -13,6 +13,7 @@ from websockets.frames import EXTERNAL_CLOSE_CODES
 __all__ = ["ServerOptions", "build_parser", "parse_args"]
 
 AUTH_MODES = ("handshake", "message")
+DIALECTS = ("echo", "socketio", "graphql-ws", "stomp")  # loadtest.server.dialects.DIALECTS
 
 
 def _is_sendable_close_code(code: int) -> bool:
@@ -54,6 +55,13 @@ class ServerOptions:
     max_handshake_rate: int | None = None
     handshake_delay: float = 0.0
     protocol_ping_interval: float | None = None
+    dialect: str = "echo"
+    path: str | None = None
+    heartbeat: float | None = None
+    namespaces: tuple[str, ...] = ()
+    stomp_vhost: str = "/"
+    stomp_login: str | None = None
+    stomp_passcode: str | None = None
 
     def __post_init__(self) -> None:
         """Validate the options, raising ``ValueError`` with one sentence on the first bad value."""
@@ -67,7 +75,7 @@ class ServerOptions:
             _check_positive_int("max_message_size", self.max_message_size)
         for name in ("close_after", "drop_after", "read_delay", "handshake_delay"):
             _check_seconds(name, getattr(self, name), allow_zero=True)
-        for name in ("idle_timeout", "drop_all_every", "protocol_ping_interval"):
+        for name in ("idle_timeout", "drop_all_every", "protocol_ping_interval", "heartbeat"):
             value = getattr(self, name)
             if value is not None:
                 _check_seconds(name, value, allow_zero=False)
@@ -112,6 +120,27 @@ class ServerOptions:
             raise ValueError("--allowed-origin must not be empty.")
         if self.stop_reading and (self.auth_mode == "message" and self.token is not None):
             raise ValueError("--stop-reading cannot be combined with --auth-mode message.")
+        self._check_dialect()
+
+    def _check_dialect(self) -> None:
+        """Validate the dialect and the options that belong to one dialect only."""
+        if self.dialect not in DIALECTS:
+            raise ValueError(f"--dialect must be one of {', '.join(DIALECTS)}, got {self.dialect!r}.")
+        if self.path is not None and not self.path.startswith("/"):
+            raise ValueError(f"--path must start with '/', got {self.path!r}.")
+        if self.heartbeat is not None and self.dialect == "echo":
+            raise ValueError("--heartbeat needs a --dialect (protocol pings: see --protocol-ping-interval).")
+        if self.namespaces and self.dialect != "socketio":
+            raise ValueError("--namespace needs --dialect socketio.")
+        if any(not ns.startswith("/") for ns in self.namespaces):
+            raise ValueError("--namespace must start with '/'.")
+        stomp_set = self.stomp_vhost != "/" or self.stomp_login is not None or self.stomp_passcode is not None
+        if stomp_set and self.dialect != "stomp":
+            raise ValueError("--stomp-vhost, --stomp-login and --stomp-passcode need --dialect stomp.")
+        if self.dialect != "echo" and (
+            self.stop_reading or (self.token is not None and self.auth_mode == "message")
+        ):
+            raise ValueError("--stop-reading and --auth-mode message belong to the echo, not to a --dialect.")
 
     def to_args(self) -> list[str]:
         """Render the options as command-line arguments accepted by ``parse_args``."""
@@ -136,6 +165,7 @@ _REPEATED = {
     "allowed_origins": "allowed-origin",
     "required_headers": "require-header",
     "subprotocols": "subprotocol",
+    "namespaces": "namespace",
 }
 
 
@@ -284,6 +314,41 @@ def build_parser(prog: str = "python -m loadtest.server") -> argparse.ArgumentPa
     flow.add_argument(
         "--protocol-ping-interval", type=float, metavar="SECONDS", help="send protocol pings every SECONDS"
     )
+
+    dialects = parser.add_argument_group("protocols (instead of the echo)")
+    dialects.add_argument(
+        "--dialect",
+        choices=DIALECTS,
+        default="echo",
+        help="speak Socket.IO v4, GraphQL over WebSocket (graphql-transport-ws) or STOMP 1.2 "
+        "(default: %(default)s); counters per protocol at /stats",
+    )
+    dialects.add_argument(
+        "--path",
+        metavar="PATH",
+        help="serve WebSocket upgrades at this path only, others get 404 (default: any path for "
+        "the echo; /socket.io/, /graphql, /ws for the dialects)",
+    )
+    dialects.add_argument(
+        "--heartbeat",
+        type=float,
+        metavar="SECONDS",
+        help="the dialect's heartbeat: Engine.IO pingInterval (default 25), STOMP heart-beat "
+        "(default 10), graphql-transport-ws server pings (default none)",
+    )
+    dialects.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        dest="namespaces",
+        metavar="NS",
+        help="socketio: serve only these namespaces (repeatable; default: any); others get CONNECT_ERROR",
+    )
+    dialects.add_argument(
+        "--stomp-vhost", default="/", metavar="HOST", help="stomp: the host header CONNECT needs"
+    )
+    dialects.add_argument("--stomp-login", metavar="USER", help="stomp: the login CONNECT needs")
+    dialects.add_argument("--stomp-passcode", metavar="PASS", help="stomp: the passcode CONNECT needs")
     return parser
 
 
