@@ -89,8 +89,11 @@ class GraphQLDialect(Dialect):
                     await self._close(connection, 4400, str(exc))
                     return
                 self.received[message.type] += 1
-                if not await self._handle(connection, message, state):
-                    return
+                try:
+                    if not await self._handle(connection, message, state):
+                        return
+                except ConnectionClosed:
+                    continue  # the client is gone: count what it sent before, answer nothing more
         finally:
             for task in [*background, *state.ops.values()]:
                 task.cancel()

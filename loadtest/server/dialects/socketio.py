@@ -6,7 +6,9 @@ sid, followed by a ``welcome`` event, unless ``--namespace`` lists the namespace
 this one is not among them (``CONNECT_ERROR`` ``{"message":"Invalid namespace"}``, as
 python-socketio says it). An event with an ack id is acked with its own arguments; an event
 without one is emitted back to its sender (a push). Packets that break the protocol are
-counted and ignored; pongs are counted but a missing one is not enforced.
+counted and ignored; pongs are counted but a missing one is not enforced. Once the client has
+gone, what it sent before is still read and counted, and nothing more is answered, so the
+counts equal what the client sent and received.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from websockets.exceptions import ConnectionClosed
 
 from loadtest.protocols import socketio_packets as sio
 from loadtest.server.dialects import Dialect, bump
@@ -92,13 +95,18 @@ class SocketIODialect(Dialect):
                         return
                 except sio.PacketError:
                     self.invalid += 1
+                except ConnectionClosed:
+                    continue  # the client is gone: count what it sent before, answer nothing more
         finally:
             pinger.cancel()
 
     async def _ping(self, connection: TargetConnection, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)
-            await self.send(connection, sio.EIO_PING)
+            try:
+                await self.send(connection, sio.EIO_PING)
+            except ConnectionClosed:
+                return
             self.pings_sent += 1
 
     async def _packet(

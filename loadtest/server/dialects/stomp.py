@@ -102,17 +102,24 @@ class StompDialect(Dialect):
                             beat = await self._connect(connection, frame)
                             connected = True
                         elif not await self._frame(connection, frame):
+                            self._unsubscribe(connection)
                             await connection.wait_closed()  # DISCONNECT: the client closes
                             return
                     except StompError as error:
                         await self._refuse(connection, error, frame.header("receipt"))
                         return
+                    except ConnectionClosed:
+                        continue  # the client is gone: count what it sent before, answer nothing more
         finally:
             if beat is not None:
                 beat.cancel()
-            for subscribers in self.subscriptions.values():
-                for key in [key for key in subscribers if key[0] is connection]:
-                    del subscribers[key]
+            self._unsubscribe(connection)
+
+    def _unsubscribe(self, connection: TargetConnection) -> None:
+        """Drop every subscription of a session (DISCONNECT, or its end)."""
+        for subscribers in self.subscriptions.values():
+            for key in [key for key in subscribers if key[0] is connection]:
+                del subscribers[key]
 
     async def _refuse(self, connection: TargetConnection, error: StompError, receipt: str = "") -> None:
         headers = [("message", error.message), ("content-type", "text/plain"), ("version", "1.2")]
