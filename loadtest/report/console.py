@@ -69,11 +69,28 @@ def render(summary: dict[str, Any]) -> str:
             f" {t['messages_received_per_s']:.1f} msg/s received,"
             f" {t['bytes_sent_per_s'] / 1024:.1f} KiB/s sent"
         )
+    lines += protocol_lines(summary.get("protocols", {}))
     lines += [f" {line}" for line in findings(summary)]
     errors = {k: v for k, v in summary["errors"].items() if v}
     if errors:
         lines.append(" errors: " + ", ".join(f"{k}={v}" for k, v in errors.items()))
     return "\n".join(lines)
+
+
+def protocol_lines(protocols: dict[str, Any]) -> list[str]:
+    """Return one line per protocol that was spoken: its non-zero counts, then its histograms."""
+    lines: list[str] = []
+    for name, section in protocols.items():
+        counts = [f"{key}={value}" for key, value in section.items() if isinstance(value, int) and value]
+        if not counts:
+            continue
+        hists = [
+            f"{key} p50={_fmt(h['p50'])} p99={_fmt(h['p99'])} max={_fmt(h['max'])}"
+            for key, h in section.items()
+            if isinstance(h, dict) and h.get("count")
+        ]
+        lines.append(f" {name}: {', '.join(counts)}" + "".join(f"; {h}" for h in hists))
+    return lines
 
 
 def findings(summary: dict[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from loadtest.metrics import protocols
 from loadtest.metrics.aggregate import SERIES_FIELDS
 from loadtest.metrics.histogram import Histogram
 from loadtest.metrics.recorder import ERROR_COUNTERS, Recorder
@@ -94,6 +95,7 @@ def build(
             "bytes_sent_per_s": _per_s(counters["bytes_sent"], duration_s),
             "bytes_received_per_s": _per_s(counters["bytes_received"], duration_s),
         },
+        "protocols": protocols.section(counters, hist),
         "session_ends": (ends := lifetimes.end_rows(recorder.ends)),
         "idle_timeout_suspects": lifetimes.idle_timeout_suspects(ends),
         "locust": dict(locust_totals or {}),

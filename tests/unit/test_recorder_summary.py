@@ -123,7 +123,7 @@ def test_build_summary_exact() -> None:
     )
 
     # sections the scenarios added, checked on their own below and in tests of their own
-    for key in ("rtt_scheduled_ms", "throughput", "session_ends", "idle_timeout_suspects"):
+    for key in ("rtt_scheduled_ms", "throughput", "session_ends", "idle_timeout_suspects", "protocols"):
         built.pop(key)
     assert built == {
         "schema": "loadtest.summary/1",
@@ -429,3 +429,46 @@ def test_findings_name_storms_idle_timeouts_and_lost_workers() -> None:
     assert lines[1] == "idle timeout? 20 sessions ended without a close frame after ~3.0 s idle"
     assert lines[2] == "worker lost: w1 at 2026-11-25T16:59:19 (12.5 s in)"
     assert all(f" {line}" in console.render(built) for line in lines)
+
+
+def test_protocol_counts_and_histograms_add_up_across_processes_into_the_summary() -> None:
+    from loadtest.report import console
+
+    worker_a, worker_b, master = Recorder(), Recorder(), Recorder()
+    worker_a.count("stomp_sends", 3)
+    worker_a.count("stomp_receipts", 2)
+    worker_b.count("stomp_sends", 4)
+    worker_b.histograms["graphql_first_next"].record(1500)
+    worker_b.count("graphql_subscriptions")
+    for worker in (worker_a, worker_b):
+        master.merge_state(worker.take_delta())
+    protocols = summary.build(master, target=TARGET, duration_s=1.0)["protocols"]
+    assert protocols["stomp"] == {
+        "connects": 0,
+        "subscriptions": 0,
+        "sends": 7,
+        "receipts": 2,
+        "messages": 0,
+        "errors": 0,
+        "heartbeats_sent": 0,
+        "heartbeats_received": 0,
+        "invalid": 0,
+    }
+    assert protocols["graphql"]["first_next_ms"]["max"] == 1.5
+    assert protocols["graphql"]["events_per_subscription"]["count"] == 0
+    assert protocols["socketio"]["events_sent"] == 0
+    assert console.protocol_lines(protocols) == [
+        " graphql: subscriptions=1; first_next_ms p50=1.500 p99=1.500 max=1.500",
+        " stomp: sends=7, receipts=2",
+    ]
+
+
+def test_every_protocol_metric_is_a_check_path() -> None:
+    from loadtest.report import checks
+
+    for metric in (
+        "protocols.socketio.acks_received",
+        "protocols.graphql.first_next_ms.p99",
+        "protocols.stomp.messages",
+    ):
+        assert checks.parse(f"{metric}>=0").metric == metric

@@ -1,0 +1,240 @@
+"""GraphQL over WebSocket (``graphql-transport-ws``) on a measured session.
+
+The user offers the ``graphql-transport-ws`` subprotocol (unless ``--ws-subprotocol`` names
+others), connects to ``--ws-graphql-path`` (``/graphql``) under ``--host``, sends
+``connection_init`` and lets tasks run once ``connection_ack`` came: the row ``graphql connect``
+is the time from the upgrade to the ack (a refusal is the server's 4403 close, a failure).
+
+- :meth:`GraphQLUser.subscribe` runs one subscription to its end: the row ``graphql first next``
+  is the time to its first ``next``, the row ``graphql subscription`` the time to its
+  ``complete`` (an ``error`` message is its failure, with the server's messages), and the
+  summary has the time to first next and the events per subscription as histograms. A
+  subscription silent for longer than the reply timeout (before its first event or between two)
+  is ended by us (``complete``) and fails as a timeout.
+- :meth:`GraphQLUser.execute` runs a query or mutation over the socket: its ``next`` is the
+  reply, and the round trip is the RTT (rows ``graphql query``, ``graphql mutation``).
+
+Server pings are answered with pongs. A message that breaks the protocol closes the session
+with 4400, as the specification asks of both sides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from typing import Any, ClassVar
+
+import gevent
+import orjson
+from gevent.event import Event
+
+from loadtest.plugin.scenario import option
+from loadtest.protocols import graphql_messages as gql
+from loadtest.protocols.user import ProtocolError, ProtocolUser
+from loadtest.session import ReplyTimeout, Session, SessionEnded
+
+__all__ = ["GraphQLUser"]
+
+
+@dataclasses.dataclass(slots=True)
+class _Operation:
+    """One running operation: what it is, when it started, its events and how it ended."""
+
+    kind: str  # subscription, query or mutation
+    started_ns: int
+    changed: Event = dataclasses.field(default_factory=Event)  # set by the reader on every message
+    first_next_ns: int = 0
+    events: int = 0
+    result: Any = None  # the first next's payload
+    done: str = ""  # "complete", "error" or "timeout"
+    error: str = ""
+
+
+class GraphQLUser(ProtocolUser):
+    """A user holding one GraphQL-over-WebSocket connection (see the module docstring).
+
+    Class attributes (the options win when given):
+        graphql_path: the endpoint, ``/graphql``.
+        connection_params: the ``connection_init`` payload (credentials go here in many servers).
+    """
+
+    abstract = True
+    protocol = "graphql"
+    embedded_dialect = "graphql-ws"
+    scenario_options: ClassVar[tuple[str, ...]] = ("graphql",)
+    graphql_path: ClassVar[str] = "/graphql"
+    connection_params: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        setattr(self, "path", str(option(self, "ws_graphql_path", "") or self.graphql_path))  # noqa: B010
+        if not self.options.subprotocols:
+            self.options = dataclasses.replace(self.options, subprotocols=(gql.SUBPROTOCOL,))
+        self._ops: dict[str, _Operation] = {}
+        self._ids = itertools.count(1)
+
+    def new_session(self, session: Session) -> None:
+        """Forget the operations of the previous session (their waiters saw it end)."""
+        self._ops = {}
+
+    def on_session_open(self, session: Session) -> None:
+        """Send ``connection_init`` and wait for ``connection_ack`` (the row ``graphql connect``)."""
+        opened_ns = self.opened_ns(session)
+        self.session_state()
+        init = orjson.dumps(gql.connection_init(self.connection_params)).decode()
+        if self.exchange(session, "ack", init, "connect", rtt=False, since_ns=opened_ns) is not None:
+            self.count("connects")
+        elif session.is_open:
+            session.close(1000, "no connection_ack")
+
+    # -- operations ------------------------------------------------------------------------------
+    def _start(
+        self, session: Session, kind: str, document: str, variables: dict[str, Any] | None
+    ) -> _Operation | None:
+        op_id = str(next(self._ids))
+        op = self._ops[op_id] = _Operation(kind, time.perf_counter_ns())
+        if not session.send_text(orjson.dumps(gql.subscribe(op_id, document, variables)).decode()):
+            del self._ops[op_id]
+            self.fire(kind, 0.0, 0, SessionEnded("the session ended before the subscribe was sent"))
+            return None
+        self.count("subscriptions" if kind == "subscription" else "queries")
+        return op
+
+    def _follow(self, session: Session, op: _Operation, until_first: bool) -> None:
+        """Wait for the operation's messages until it ends (or its first next); a silence too long ends it."""
+        timeout_s = self.options.reply_timeout_s
+        while not op.done and not (until_first and op.events):
+            op.changed.clear()
+            gevent.wait([op.changed, session.ended], timeout=timeout_s, count=1)
+            if op.changed.is_set():
+                continue
+            if session.end is not None:
+                return
+            self._cancel(session, op)  # silent for a whole timeout: we end it
+            self.recorder.count("reply_timeouts")
+            op.done, op.error = "timeout", f"no message within {timeout_s:g} s"
+
+    def _cancel(self, session: Session, op: _Operation) -> None:
+        """End an operation from our side (``complete``) and forget it."""
+        for op_id, known in list(self._ops.items()):
+            if known is op:
+                del self._ops[op_id]
+                if session.send_text(orjson.dumps(gql.complete(op_id)).decode()):
+                    self.count("cancels")
+
+    def _forget(self, op: _Operation) -> None:
+        for op_id, known in list(self._ops.items()):
+            if known is op:
+                del self._ops[op_id]
+
+    def subscribe(self, document: str, variables: dict[str, Any] | None = None) -> int | None:
+        """Run one subscription to its end; return its number of events, or None after a failure.
+
+        A user stopped meanwhile leaves it to :meth:`goodbye`, which completes it.
+        """
+        session = self.wait_open()
+        op = None if session is None else self._start(session, "subscription", document, variables)
+        if session is None or op is None:
+            return None
+        self._follow(session, op, until_first=True)
+        if op.first_next_ns:
+            self.fire("first next", (op.first_next_ns - op.started_ns) / 1e6, 0)
+        elif op.done != "complete":  # a subscription that completes with no event has nothing to time
+            self.fail_since("first next", op.started_ns, self._failure(op, session, "a next"))
+        self._follow(session, op, until_first=False)
+        self._forget(op)
+        self.recorder.histograms["graphql_events_per_subscription"].record(op.events)
+        if op.done == "complete":
+            self.fire("subscription", (time.perf_counter_ns() - op.started_ns) / 1e6, 0)
+            return op.events
+        self.fail_since("subscription", op.started_ns, self._failure(op, session, "its complete"))
+        return None
+
+    def execute(self, document: str, variables: dict[str, Any] | None = None) -> Any:
+        """Run a query or mutation over the socket; return its result (``data``...), or None after a failure.
+
+        Its ``next`` is the reply: the round trip to it is the RTT (rows ``graphql query`` and
+        ``graphql mutation``); the operation still waits for its ``complete``.
+        """
+        session = self.wait_open()
+        kind = gql.operation_type(document)
+        op = None if session is None else self._start(session, kind, document, variables)
+        if session is None or op is None:
+            return None
+        self._follow(session, op, until_first=False)
+        self._forget(op)
+        if op.done == "complete" and op.first_next_ns:
+            rtt_ns = op.first_next_ns - op.started_ns
+            self.recorder.on_rtt(rtt_ns // 1000)
+            self.fire(kind, rtt_ns / 1e6, 0)
+            return op.result
+        self.fail_since(kind, op.started_ns, self._failure(op, session, "its result"))
+        return None
+
+    @staticmethod
+    def _failure(op: _Operation, session: Session, what: str) -> BaseException:
+        if op.done == "error":
+            return ProtocolError(op.error)
+        if op.done == "timeout":
+            return ReplyTimeout(op.error)
+        if op.done == "complete":
+            return ProtocolError("completed without a next")
+        who, code, reason = session.end or ("", 0, "")
+        meaning = gql.CLOSE_CODES.get(code, reason)
+        return SessionEnded(
+            f"the session ended ({who} {code}{': ' + meaning if meaning else ''}) before {what}"
+        )
+
+    # -- everything that arrives -----------------------------------------------------------------
+    def on_message(self, message: Any) -> None:
+        """Handle one graphql-transport-ws message."""
+        session = self.session_state()
+        if session is None:
+            return
+        try:
+            msg = gql.parse(message)
+        except gql.MessageError as exc:
+            self.count("invalid")
+            self.fire("invalid", session.lifetime_s * 1000.0, 0, ProtocolError(str(exc)))
+            if session.is_open:
+                session.close(4400, str(exc)[:120], wait=False)
+            return
+        kind = msg.type
+        if kind == "ping":
+            if session.send_text('{"type":"pong"}'):
+                self.count("pings_answered")
+            return
+        if kind == "connection_ack":
+            self.answer("ack")
+            return
+        if kind == "pong":
+            return
+        self.count({"next": "nexts", "complete": "completes", "error": "errors"}[kind])
+        op = self._ops.get(msg.id)
+        if op is None:
+            return  # an operation we already ended (complete crossed its last messages)
+        if kind == "next":
+            if not op.events:
+                op.first_next_ns, op.result = time.perf_counter_ns(), msg.payload
+                if op.kind == "subscription":
+                    first_us = (op.first_next_ns - op.started_ns) // 1000
+                    self.recorder.histograms["graphql_first_next"].record(first_us)
+            op.events += 1
+        elif kind == "error":
+            op.done, op.error = "error", gql.error_text(msg.payload)
+        else:
+            op.done = "complete"
+        op.changed.set()
+
+    def goodbye(self, session: Session, timeout_s: float) -> None:
+        """End the operations still running (``complete``) so the server stops sending.
+
+        Their user was stopped while they ran: neither a success nor a failure, they count in
+        ``errors.outstanding_at_end`` (and ``cancels``), as the engine's requests do.
+        """
+        running = list(self._ops.values())
+        for op in running:
+            self._cancel(session, op)
+        if running:
+            self.recorder.count("outstanding_at_end", len(running))
