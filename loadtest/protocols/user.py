@@ -240,11 +240,11 @@ class ProtocolUser(WebSocketUser):
 
     def on_stop(self) -> None:
         """Say goodbye within half the close timeout, close the session, count what is left unanswered."""
+        if self._keepalive is not None:  # first: no heartbeat may follow the goodbye
+            self._keepalive.kill(block=True, timeout=self.options.close_timeout_s / 4)
         session = self.ws
         if session is not None and session.is_open:
             self.goodbye(session, self.options.close_timeout_s / 2)
-        if self._keepalive is not None:
-            self._keepalive.kill(block=True, timeout=self.options.close_timeout_s)
         super().on_stop()
         left = sum(1 for wait in self._waits.values() if wait.orphan)
         if left:

@@ -222,6 +222,7 @@ def test_stomp_connect_subscribe_send_deliver_receipts_heartbeats_disconnect() -
     counts = stats["stomp"]
     assert counts["frames_received"] == {"CONNECT": 2, "SUBSCRIBE": 1, "SEND": 1, "ACK": 1, "DISCONNECT": 1}
     assert counts["frames_sent"] == {"CONNECTED": 2, "RECEIPT": 3, "MESSAGE": 1}
+    assert counts["sends"] == {"/topic/t": 1}
     assert counts["heartbeats_received"] == 1 and counts["heartbeats_sent"] >= 1 and counts["invalid"] == 0
 
 

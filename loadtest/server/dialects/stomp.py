@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.exceptions import ConnectionClosed
 
 from loadtest.protocols import stomp_frames as stomp
-from loadtest.server.dialects import Dialect, SendText
+from loadtest.server.dialects import Dialect, SendText, bump
 
 if TYPE_CHECKING:
     from loadtest.server.app import TargetConnection
@@ -58,6 +58,7 @@ class StompDialect(Dialect):
         """Zero the counters (subscriptions stay: their sessions are still open)."""
         self.frames_received: Counter[str] = Counter()
         self.frames_sent: Counter[str] = Counter()
+        self.sends: Counter[str] = Counter()  # SEND frames by destination
         self.heartbeats_received = 0
         self.heartbeats_sent = 0
         self.invalid = 0
@@ -67,6 +68,7 @@ class StompDialect(Dialect):
         return {
             "frames_received": dict(self.frames_received),
             "frames_sent": dict(self.frames_sent),
+            "sends": dict(self.sends),
             "heartbeats_received": self.heartbeats_received,
             "heartbeats_sent": self.heartbeats_sent,
             "invalid": self.invalid,
@@ -178,6 +180,7 @@ class StompDialect(Dialect):
         destination = frame.header("destination")
         if not destination:
             raise StompError("Missing header", "SEND needs a destination header")
+        bump(self.sends, destination)
         for (subscriber, sub_id), ack in list(self.subscriptions.get(destination, {}).items()):
             message_id = f"m-{next(self._message_ids)}"
             headers = [("subscription", sub_id), ("message-id", message_id), ("destination", destination)]
