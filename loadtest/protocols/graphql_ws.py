@@ -7,15 +7,19 @@ is the time from the upgrade to the ack (a refusal is the server's 4403 close, a
 
 - :meth:`GraphQLUser.subscribe` runs one subscription to its end: the row ``graphql first next``
   is the time to its first ``next``, the row ``graphql subscription`` the time to its
-  ``complete`` (an ``error`` message is its failure, with the server's messages), and the
-  summary has the time to first next and the events per subscription as histograms. A
-  subscription silent for longer than the reply timeout (before its first event or between two)
-  is ended by us (``complete``) and fails as a timeout.
+  ``complete`` (an ``error`` message is its failure, with the server's messages, and so is its
+  first next's if none came), and the summary has the time to first next and the events per
+  subscription as histograms. A subscription silent for longer than the reply timeout (before
+  its first event or between two) is ended by us (``complete``) and fails as a timeout.
 - :meth:`GraphQLUser.execute` runs a query or mutation over the socket: its ``next`` is the
   reply, and the round trip is the RTT (rows ``graphql query``, ``graphql mutation``).
 
-Server pings are answered with pongs. A message that breaks the protocol closes the session
-with 4400, as the specification asks of both sides.
+Every operation ends once. What a server message decides is reported by the reader when it
+arrives (so a user stopped meanwhile loses nothing); what no message decides (our timeout, the
+session's end) by the waiting task; an operation still running when its user stops is ended
+by us (``complete``) and counted in ``errors.outstanding_at_end``. Server pings are answered
+with pongs. A message that breaks the protocol closes the session with 4400, as the
+specification asks of both sides.
 """
 
 from __future__ import annotations
@@ -44,11 +48,9 @@ class _Operation:
     kind: str  # subscription, query or mutation
     started_ns: int
     changed: Event = dataclasses.field(default_factory=Event)  # set by the reader on every message
-    first_next_ns: int = 0
     events: int = 0
     result: Any = None  # the first next's payload
-    done: str = ""  # "complete", "error" or "timeout"
-    error: str = ""
+    done: str = ""  # "complete" or "failed", once reported
 
 
 class GraphQLUser(ProtocolUser):
@@ -75,7 +77,7 @@ class GraphQLUser(ProtocolUser):
         self._ids = itertools.count(1)
 
     def new_session(self, session: Session) -> None:
-        """Forget the operations of the previous session (their waiters saw it end)."""
+        """Forget the operations of the previous session (their tasks saw it end)."""
         self._ops = {}
 
     def on_session_open(self, session: Session) -> None:
@@ -96,60 +98,21 @@ class GraphQLUser(ProtocolUser):
         op = self._ops[op_id] = _Operation(kind, time.perf_counter_ns())
         if not session.send_text(orjson.dumps(gql.subscribe(op_id, document, variables)).decode()):
             del self._ops[op_id]
-            self.fire(kind, 0.0, 0, SessionEnded("the session ended before the subscribe was sent"))
+            self.fail_since(
+                kind, op.started_ns, SessionEnded("the session ended before the subscribe was sent")
+            )
             return None
         self.count("subscriptions" if kind == "subscription" else "queries")
         return op
 
-    def _follow(self, session: Session, op: _Operation, until_first: bool) -> None:
-        """Wait for the operation's messages until it ends (or its first next); a silence too long ends it."""
-        timeout_s = self.options.reply_timeout_s
-        while not op.done and not (until_first and op.events):
-            op.changed.clear()
-            gevent.wait([op.changed, session.ended], timeout=timeout_s, count=1)
-            if op.changed.is_set():
-                continue
-            if session.end is not None:
-                return
-            self._cancel(session, op)  # silent for a whole timeout: we end it
-            self.recorder.count("reply_timeouts")
-            op.done, op.error = "timeout", f"no message within {timeout_s:g} s"
-
-    def _cancel(self, session: Session, op: _Operation) -> None:
-        """End an operation from our side (``complete``) and forget it."""
-        for op_id, known in list(self._ops.items()):
-            if known is op:
-                del self._ops[op_id]
-                if session.send_text(orjson.dumps(gql.complete(op_id)).decode()):
-                    self.count("cancels")
-
-    def _forget(self, op: _Operation) -> None:
-        for op_id, known in list(self._ops.items()):
-            if known is op:
-                del self._ops[op_id]
-
     def subscribe(self, document: str, variables: dict[str, Any] | None = None) -> int | None:
-        """Run one subscription to its end; return its number of events, or None after a failure.
-
-        A user stopped meanwhile leaves it to :meth:`goodbye`, which completes it.
-        """
+        """Run one subscription to its end; return its number of events, or None after a failure."""
         session = self.wait_open()
         op = None if session is None else self._start(session, "subscription", document, variables)
         if session is None or op is None:
             return None
-        self._follow(session, op, until_first=True)
-        if op.first_next_ns:
-            self.fire("first next", (op.first_next_ns - op.started_ns) / 1e6, 0)
-        elif op.done != "complete":  # a subscription that completes with no event has nothing to time
-            self.fail_since("first next", op.started_ns, self._failure(op, session, "a next"))
-        self._follow(session, op, until_first=False)
-        self._forget(op)
-        self.recorder.histograms["graphql_events_per_subscription"].record(op.events)
-        if op.done == "complete":
-            self.fire("subscription", (time.perf_counter_ns() - op.started_ns) / 1e6, 0)
-            return op.events
-        self.fail_since("subscription", op.started_ns, self._failure(op, session, "its complete"))
-        return None
+        self._follow(session, op)
+        return op.events if op.done == "complete" else None
 
     def execute(self, document: str, variables: dict[str, Any] | None = None) -> Any:
         """Run a query or mutation over the socket; return its result (``data``...), or None after a failure.
@@ -162,33 +125,61 @@ class GraphQLUser(ProtocolUser):
         op = None if session is None else self._start(session, kind, document, variables)
         if session is None or op is None:
             return None
-        self._follow(session, op, until_first=False)
-        self._forget(op)
-        if op.done == "complete" and op.first_next_ns:
-            rtt_ns = op.first_next_ns - op.started_ns
-            self.recorder.on_rtt(rtt_ns // 1000)
-            self.fire(kind, rtt_ns / 1e6, 0)
-            return op.result
-        self.fail_since(kind, op.started_ns, self._failure(op, session, "its result"))
-        return None
+        self._follow(session, op)
+        return op.result if op.done == "complete" and op.events else None
 
-    @staticmethod
-    def _failure(op: _Operation, session: Session, what: str) -> BaseException:
-        if op.done == "error":
-            return ProtocolError(op.error)
-        if op.done == "timeout":
-            return ReplyTimeout(op.error)
-        if op.done == "complete":
-            return ProtocolError("completed without a next")
-        who, code, reason = session.end or ("", 0, "")
-        meaning = gql.CLOSE_CODES.get(code, reason)
-        return SessionEnded(
-            f"the session ended ({who} {code}{': ' + meaning if meaning else ''}) before {what}"
-        )
+    def _follow(self, session: Session, op: _Operation) -> None:
+        """Wait until the operation is reported; a silence as long as the reply timeout ends it (ours)."""
+        timeout_s = self.options.reply_timeout_s
+        while not op.done:
+            op.changed.clear()
+            gevent.wait([op.changed, session.ended], timeout=timeout_s, count=1)
+            if op.done or op.changed.is_set():
+                continue
+            failure: BaseException
+            if session.end is None:  # silent for a whole timeout: we end it
+                self._cancel(session, op)
+                self.recorder.count("reply_timeouts")
+                failure = ReplyTimeout(f"no message within {timeout_s:g} s")
+            else:
+                self._forget(op)
+                who, code, reason = session.end
+                meaning = gql.CLOSE_CODES.get(code, reason)
+                failure = SessionEnded(f"the session ended ({who} {code}{': ' + meaning if meaning else ''})")
+            self._ended(op, failure)
+
+    def _ended(self, op: _Operation, failure: BaseException | None) -> None:
+        """Report an operation's end, once: ``failure`` None is its complete."""
+        op.done = "complete" if failure is None else "failed"
+        subscription = op.kind == "subscription"
+        if subscription:
+            self.recorder.histograms["graphql_events_per_subscription"].record(op.events)
+            if not op.events and failure is not None:
+                self.fail_since("first next", op.started_ns, failure)
+        if failure is None and not subscription and not op.events:
+            failure = ProtocolError("completed without a result")
+        if failure is not None:
+            self.fail_since(op.kind, op.started_ns, failure)
+        elif subscription:
+            self.fire("subscription", (time.perf_counter_ns() - op.started_ns) / 1e6, 0)
+
+    def _cancel(self, session: Session, op: _Operation) -> None:
+        """End an operation from our side (``complete``) and forget it."""
+        op_id = self._forget(op)
+        if op_id and session.send_text(orjson.dumps(gql.complete(op_id)).decode()):
+            self.count("cancels")
+
+    def _forget(self, op: _Operation) -> str:
+        """Drop a running operation; return its id ("" if it was not running)."""
+        for op_id, known in list(self._ops.items()):
+            if known is op:
+                del self._ops[op_id]
+                return op_id
+        return ""
 
     # -- everything that arrives -----------------------------------------------------------------
     def on_message(self, message: Any) -> None:
-        """Handle one graphql-transport-ws message."""
+        """Handle one graphql-transport-ws message; report what it decides about its operation."""
         session = self.session_state()
         if session is None:
             return
@@ -213,19 +204,26 @@ class GraphQLUser(ProtocolUser):
         self.count({"next": "nexts", "complete": "completes", "error": "errors"}[kind])
         op = self._ops.get(msg.id)
         if op is None:
-            return  # an operation we already ended (complete crossed its last messages)
+            return  # an operation we already ended (our complete crossed its last messages)
         if kind == "next":
-            if not op.events:
-                op.first_next_ns, op.result = time.perf_counter_ns(), msg.payload
-                if op.kind == "subscription":
-                    first_us = (op.first_next_ns - op.started_ns) // 1000
-                    self.recorder.histograms["graphql_first_next"].record(first_us)
             op.events += 1
-        elif kind == "error":
-            op.done, op.error = "error", gql.error_text(msg.payload)
+            if op.events == 1:
+                self._first(op, msg.payload)
         else:
-            op.done = "complete"
+            del self._ops[msg.id]
+            self._ended(op, ProtocolError(gql.error_text(msg.payload)) if kind == "error" else None)
         op.changed.set()
+
+    def _first(self, op: _Operation, payload: Any) -> None:
+        """Report the first next: a subscription's first event, or a query's result (its round trip)."""
+        op.result = payload
+        elapsed_ns = time.perf_counter_ns() - op.started_ns
+        if op.kind == "subscription":
+            self.recorder.histograms["graphql_first_next"].record(elapsed_ns // 1000)
+            self.fire("first next", elapsed_ns / 1e6, 0)
+        else:
+            self.recorder.on_rtt(elapsed_ns // 1000)
+            self.fire(op.kind, elapsed_ns / 1e6, 0)
 
     def goodbye(self, session: Session, timeout_s: float) -> None:
         """End the operations still running (``complete``) so the server stops sending.

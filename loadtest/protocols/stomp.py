@@ -14,8 +14,9 @@ subscribes to ``--ws-stomp-destination`` with a receipt (``stomp subscribe``).
 - Heart-beats are negotiated as the specification says: we send an EOL when we have sent
   nothing for the agreed interval, and a server silent for twice its agreed interval is declared
   dead (``closes.abnormal_reasons.dead``).
-- An ERROR that answers no receipt is a failure row ``stomp error``, whose response time is the
-  session's age (the server closes the connection after it).
+- An ERROR fails the request it answers (by ``receipt-id``, else whatever was awaited) with the
+  server's message; one that answers nothing is a failure row ``stomp error``, whose response
+  time is the session's age. The session is then closed: STOMP ends with an ERROR.
 - When the user stops, DISCONNECT with a receipt (``stomp disconnect``) lets the server finish
   what it was sending before the WebSocket closes, so deliveries are counted to the last one.
 """
@@ -201,15 +202,25 @@ class StompUser(ProtocolUser):
         elif command == "CONNECTED":
             self.answer("connected", frame)
         elif command == "ERROR":
-            self.count("errors")
-            text = frame.header("message") + (
-                ": " + frame.body.decode("utf-8", "replace") if frame.body else ""
-            )
-            receipt = frame.header("receipt-id")
-            if receipt and self.answer(("receipt", receipt), error=text):
-                return
-            if not self.answer("connected", error=text):
-                self.fire("error", session.lifetime_s * 1000.0, 0, ProtocolError(text))
+            self._on_error(session, frame)
+
+    def _on_error(self, session: Session, frame: stomp.Frame) -> None:
+        """An ERROR ends the STOMP session: it fails what it answers (or what was awaited), and we close.
+
+        It answers the frame its ``receipt-id`` names; without one (RabbitMQ's refused SUBSCRIBE,
+        a refused CONNECT) it is the answer to whatever was awaited. One that answers nothing is
+        a failure row of its own, ``stomp error``. The server should close the connection after
+        it; not all do, so we close it (1000) and the user reconnects after its backoff.
+        """
+        self.count("errors")
+        body = frame.body.decode("utf-8", "replace").strip()
+        text = frame.header("message") + (f": {body}" if body else "")
+        receipt = frame.header("receipt-id")
+        answered = bool(receipt) and self.answer(("receipt", receipt), error=text)
+        if not answered and not self.fail_waiting(text):
+            self.fire("error", session.lifetime_s * 1000.0, 0, ProtocolError(text))
+        if session.is_open:
+            session.close(1000, "STOMP ERROR", wait=False)
 
     def tick(self, session: Session) -> None:
         """Send a heart-beat when we have been silent; declare a silent server dead."""
@@ -223,7 +234,12 @@ class StompUser(ProtocolUser):
                 self.count("heartbeats_sent")
 
     def goodbye(self, session: Session, timeout_s: float) -> None:
-        """DISCONNECT with a receipt: everything the server sent before it is read and counted."""
+        """DISCONNECT with a receipt: everything the server sent before it is read and counted.
+
+        A server may close the connection instead of answering (RabbitMQ closes with 1000 at
+        once): a normal close is an answer too.
+        """
         receipt = f"disconnect-{next(self._receipts)}"
         frame = stomp.encode("DISCONNECT", [("receipt", receipt)]).decode()
-        self.exchange(session, ("receipt", receipt), frame, "disconnect", rtt=False, timeout_s=timeout_s)
+        key = ("receipt", receipt)
+        self.exchange(session, key, frame, "disconnect", rtt=False, timeout_s=timeout_s, end_answers=True)

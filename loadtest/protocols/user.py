@@ -141,6 +141,7 @@ class ProtocolUser(WebSocketUser):
         timeout_s: float | None = None,
         counter: str = "",
         since_ns: int = 0,
+        end_answers: bool = False,
     ) -> Any:
         """Send ``message`` and wait for the reply the reader files under ``key`` (see the module docstring).
 
@@ -148,6 +149,7 @@ class ProtocolUser(WebSocketUser):
             rtt: record the round trip in ``rtt_ms`` (requests); False for the protocol's opening.
             counter: a counter to add one to once the message is sent.
             since_ns: the row's response time starts here instead of at the send (``perf_counter_ns``).
+            end_answers: the server's normal close (1000, 1001) answers it too (a goodbye).
 
         Returns the reply, or None after a recorded failure.
         """
@@ -174,12 +176,19 @@ class ProtocolUser(WebSocketUser):
             else:
                 wait.orphan = True
             raise
-        return self._settle(key, wait, session)
+        return self._settle(key, wait, session, end_answers)
 
-    def _settle(self, key: object, wait: _Wait, session: Session) -> Any:
+    def _settle(self, key: object, wait: _Wait, session: Session, end_answers: bool = False) -> Any:
         if wait.event.is_set():
             return self._report(wait)
         self._waits.pop(key, None)
+        if (
+            end_answers
+            and session.end is not None
+            and session.end[:2] in (("server", 1000), ("server", 1001))
+        ):
+            self.fire(wait.name, (time.perf_counter_ns() - wait.started_ns) / 1e6, 0)
+            return None
         if session.end is not None:
             who, code, reason = session.end
             detail = f"{who} {code}{' ' + reason if reason else ''}"
@@ -215,6 +224,13 @@ class ProtocolUser(WebSocketUser):
         if wait.orphan:
             self._report(wait)
         return True
+
+    def fail_waiting(self, error: str) -> int:
+        """Answer every awaited reply with the server's ``error`` (its protocol is over); return how many."""
+        keys = [key for key, wait in self._waits.items() if not wait.orphan]
+        for key in keys:
+            self.answer(key, error=error)
+        return len(keys)
 
     def awaits(self, key: object) -> bool:
         """Return True while a reply is awaited under ``key``."""
