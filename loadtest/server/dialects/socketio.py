@@ -1,14 +1,14 @@
-"""Socket.IO v4 over WebSocket only (Engine.IO 4), as python-socketio's server answers it.
+"""Socket.IO v4 over WebSocket only (Engine.IO 4), answering as python-socketio's server does.
 
 On a session: the Engine.IO open packet (``pingInterval`` = ``--heartbeat``, 25 s by default;
 ``pingTimeout`` 20 s), then a ping every interval. A namespace CONNECT is answered with its
 sid, followed by a ``welcome`` event, unless ``--namespace`` lists the namespaces served and
-this one is not among them (``CONNECT_ERROR`` ``{"message":"Invalid namespace"}``, as
-python-socketio says it). An event with an ack id is acked with its own arguments; an event
-without one is emitted back to its sender (a push). Packets that break the protocol are
-counted and ignored; pongs are counted but a missing one is not enforced. Once the client has
-gone, what it sent before is still read and counted, and nothing more is answered, so the
-counts equal what the client sent and received.
+this one is not among them (``CONNECT_ERROR`` ``{"message":"Invalid namespace"}``, as the
+reference Node server says it; python-socketio sends the older plain string). An event with
+an ack id is acked with its own arguments; an event without one is emitted back to its sender
+(a push). Packets that break the protocol are counted and ignored; pongs are counted but a
+missing one is not enforced. Once the client has gone, what it sent before is still read and
+counted, and nothing more is answered, so the counts equal what the client sent and received.
 """
 
 from __future__ import annotations
