@@ -16,10 +16,10 @@ is the time from the upgrade to the ack (a refusal is the server's 4403 close, a
 
 Every operation ends once. What a server message decides is reported by the reader when it
 arrives (so a user stopped meanwhile loses nothing); what no message decides (our timeout, the
-session's end) by the waiting task; an operation still running when its user stops is ended
-by us (``complete``) and counted in ``errors.outstanding_at_end``. Server pings are answered
-with pongs. A message that breaks the protocol closes the session with 4400, as the
-specification asks of both sides.
+session's end) by the waiting task. A subscription still running when its user stops is ended
+by us (``complete``) and counted in ``errors.outstanding_at_end``, as is a query whose result
+has not come when its session has closed. Server pings are answered with pongs. A message
+that breaks the protocol closes the session with 4400, as the specification asks of both sides.
 """
 
 from __future__ import annotations
@@ -226,13 +226,20 @@ class GraphQLUser(ProtocolUser):
             self.fire(op.kind, elapsed_ns / 1e6, 0)
 
     def goodbye(self, session: Session, timeout_s: float) -> None:
-        """End the operations still running (``complete``) so the server stops sending.
+        """End the subscriptions still running (``complete``) so the server stops sending.
 
         Their user was stopped while they ran: neither a success nor a failure, they count in
-        ``errors.outstanding_at_end`` (and ``cancels``), as the engine's requests do.
+        ``errors.outstanding_at_end`` (and ``cancels``), as the engine's requests do. Queries
+        and mutations are left to finish: a result read while the session closes is reported
+        by the reader, and one still missing when it has closed is outstanding too.
         """
-        running = list(self._ops.values())
+        running = [op for op in self._ops.values() if op.kind == "subscription"]
         for op in running:
             self._cancel(session, op)
         if running:
             self.recorder.count("outstanding_at_end", len(running))
+
+    def unanswered(self) -> int:
+        """Count the queries whose result never came, besides the awaited replies."""
+        left, self._ops = len(self._ops), {}
+        return super().unanswered() + left

@@ -262,7 +262,11 @@ class ProtocolUser(WebSocketUser):
         if session is not None and session.is_open:
             self.goodbye(session, self.options.close_timeout_s / 2)
         super().on_stop()
-        left = sum(1 for wait in self._waits.values() if wait.orphan)
+        left = self.unanswered()
         if left:
             self.recorder.count("outstanding_at_end", left)
         self._waits.clear()
+
+    def unanswered(self) -> int:
+        """Return the requests unanswered once the stopped user's session ended (subclasses add theirs)."""
+        return sum(1 for wait in self._waits.values() if wait.orphan)
