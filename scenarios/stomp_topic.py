@@ -6,8 +6,8 @@
         [--ws-stomp-vhost /] [--ws-stomp-heartbeat 10000,10000]
 
 Rows: `stomp connect` (upgrade to CONNECTED), `stomp subscribe` and `stomp send` (their RECEIPT:
-a send's is the RTT), `stomp disconnect` (at the stop). Every MESSAGE is a delivery
-(protocols.stomp.messages): with N users on one topic, each send is delivered N times.
+a send's is the RTT). Every MESSAGE is a delivery (protocols.stomp.messages): with N users on
+one topic, each send is delivered N times.
 """
 
 from locust import constant, task

@@ -94,6 +94,9 @@ class GraphQLUser(ProtocolUser):
     def _start(
         self, session: Session, kind: str, document: str, variables: dict[str, Any] | None
     ) -> _Operation | None:
+        if not session.is_open:  # as the engine's requests: counted, not a row (a stop, usually)
+            self.recorder.count("send_on_closed")
+            return None
         op_id = str(next(self._ids))
         op = self._ops[op_id] = _Operation(kind, time.perf_counter_ns())
         if not session.send_text(orjson.dumps(gql.subscribe(op_id, document, variables)).decode()):
@@ -141,6 +144,11 @@ class GraphQLUser(ProtocolUser):
                 self._cancel(session, op)
                 self.recorder.count("reply_timeouts")
                 failure = ReplyTimeout(f"no message within {timeout_s:g} s")
+            elif self.stopping:  # the stop closed the session: neither success nor failure
+                self._forget(op)
+                self.recorder.count("outstanding_at_end")
+                op.done = "stopped"
+                return
             else:
                 self._forget(op)
                 who, code, reason = session.end

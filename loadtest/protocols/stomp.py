@@ -17,8 +17,12 @@ subscribes to ``--ws-stomp-destination`` with a receipt (``stomp subscribe``).
 - An ERROR fails the request it answers (by ``receipt-id``, else whatever was awaited) with the
   server's message; one that answers nothing is a failure row ``stomp error``, whose response
   time is the session's age. The session is then closed: STOMP ends with an ERROR.
-- When the user stops, DISCONNECT with a receipt (``stomp disconnect``) lets the server finish
-  what it was sending before the WebSocket closes, so deliveries are counted to the last one.
+- :meth:`StompUser.disconnect` ends the STOMP session politely: DISCONNECT with a receipt
+  (``stomp disconnect``), then the WebSocket close. It is not sent when the user stops: the
+  engine has no hook inside its stop, and a server that closes at once after DISCONNECT
+  (RabbitMQ) would then look like a server dropping every session (a storm). The WebSocket
+  close alone ends the STOMP session, and RabbitMQ and the embedded target write what they
+  were sending before answering it, so deliveries are still counted to the last one.
 """
 
 from __future__ import annotations
@@ -233,13 +237,21 @@ class StompUser(ProtocolUser):
             if session.send_text("\n"):
                 self.count("heartbeats_sent")
 
-    def goodbye(self, session: Session, timeout_s: float) -> None:
-        """DISCONNECT with a receipt: everything the server sent before it is read and counted.
+    def disconnect(self) -> bool:
+        """DISCONNECT with a receipt (row ``stomp disconnect``), then close the WebSocket (1000).
 
-        A server may close the connection instead of answering (RabbitMQ closes with 1000 at
-        once): a normal close is an answer too.
+        Everything the server sent before the receipt is read and counted. A server may close
+        the connection instead of answering (RabbitMQ closes with 1000 at once): a normal close
+        answers it too. The user then reconnects after its backoff, as after any close.
         """
+        session = self.wait_open()
+        if session is None:
+            return False
         receipt = f"disconnect-{next(self._receipts)}"
         frame = stomp.encode("DISCONNECT", [("receipt", receipt)]).decode()
+        self._stomp.last_sent_ns = time.perf_counter_ns()
         key = ("receipt", receipt)
-        self.exchange(session, key, frame, "disconnect", rtt=False, timeout_s=timeout_s, end_answers=True)
+        self.exchange(session, key, frame, "disconnect", rtt=False, end_answers=True)
+        if session.is_open:
+            session.close(1000, "STOMP DISCONNECT")
+        return True

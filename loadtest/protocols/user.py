@@ -14,7 +14,8 @@ exactly once, as the engine's do (docs/core.md, "Requests and Locust's rows"):
   (``SessionEnded``): a failure;
 - its user was stopped while it waited: the key stays, so a reply that still comes while the
   session closes is reported by the reader; those left when the session has ended count in
-  ``errors.outstanding_at_end``, as the engine's own requests do.
+  ``errors.outstanding_at_end``, as the engine's own requests do (and so does a request of
+  ``on_session_open`` whose session the stop closed).
 
 Counters go to the recorder as ``<protocol>_<name>`` (the summary's ``protocols`` section).
 """
@@ -89,6 +90,8 @@ class ProtocolUser(WebSocketUser):
         self._waits: dict[object, _Wait] = {}
         self._state_of: Session | None = None  # the session the per-session state belongs to
         self._keepalive: gevent.Greenlet | None = None
+        #: set when the user is being stopped: a session that ends from now on was ended by us
+        self.stopping = False
 
     # -- per-session state: messages can arrive before on_session_open runs ----------------------
     def session_state(self) -> Session | None:
@@ -155,6 +158,9 @@ class ProtocolUser(WebSocketUser):
         """
         if len(self._waits) >= MAX_WAITS:
             raise OverflowError(f"more than {MAX_WAITS} {self.protocol} replies awaited at once")
+        if not session.is_open:  # as the engine's requests: counted, not a row (a stop, usually)
+            self.recorder.count("send_on_closed")
+            return None
         wait = self._waits[key] = _Wait(op, len(message), rtt)
         wait.started_ns = since_ns or wait.sent_ns
         sent = session.send_text(message) if isinstance(message, str) else session.send_binary(message)
@@ -188,6 +194,9 @@ class ProtocolUser(WebSocketUser):
             and session.end[:2] in (("server", 1000), ("server", 1001))
         ):
             self.fire(wait.name, (time.perf_counter_ns() - wait.started_ns) / 1e6, 0)
+            return None
+        if session.end is not None and self.stopping:  # ended by our stop: neither success nor failure
+            self.recorder.count("outstanding_at_end")
             return None
         if session.end is not None:
             who, code, reason = session.end
@@ -256,6 +265,7 @@ class ProtocolUser(WebSocketUser):
 
     def on_stop(self) -> None:
         """Say goodbye within half the close timeout, close the session, count what is left unanswered."""
+        self.stopping = True
         if self._keepalive is not None:  # first: no heartbeat may follow the goodbye
             self._keepalive.kill(block=True, timeout=self.options.close_timeout_s / 4)
         session = self.ws

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +12,7 @@ from loadtest.protocols.user import ProtocolError
 from tests.integration.sessions import settled_stats
 from tests.protocols.conftest import failures, run
 from tests.protocols.rabbitmq import RabbitMQ
+from tests.scenarios.runner import ROOT
 
 
 def _sends_add_up(s: dict[str, Any], users: int = 3) -> dict[str, int]:
@@ -18,8 +22,8 @@ def _sends_add_up(s: dict[str, Any], users: int = 3) -> dict[str, int]:
     assert p["connects"] == p["subscriptions"] == opened == users
     assert p["sends"] == p["receipts"] + s["errors"]["outstanding_at_end"] and p["receipts"] >= users * 4
     assert s["rtt_ms"]["count"] == p["receipts"] and s["rtt_ms"]["min"] > 0
-    # rows: connect, stomp connect, stomp subscribe and stomp disconnect per session, stomp send per receipt
-    assert (s["locust"]["requests"], s["locust"]["failures"]) == (4 * opened + p["receipts"], 0)
+    # rows: connect, stomp connect and stomp subscribe per session, stomp send per receipt
+    assert (s["locust"]["requests"], s["locust"]["failures"]) == (3 * opened + p["receipts"], 0)
     assert p["errors"] == p["invalid"] == 0
     # every user is subscribed to the topic it sends to: each send is delivered to each of them
     # that had subscribed by then (users start a little apart)
@@ -34,16 +38,11 @@ def test_on_the_embedded_target(tmp_path: Path, serve: Any) -> None:
     p = _sends_add_up(s)
     t = settled_stats(server)["stomp"]
     opened = s["sessions"]["opened"]
-    assert t["frames_received"] == {
-        "CONNECT": opened,
-        "SUBSCRIBE": p["subscriptions"],
-        "SEND": p["sends"],
-        "DISCONNECT": opened,
-    }
-    # receipts of SUBSCRIBE, SEND and DISCONNECT; a MESSAGE per delivery
+    assert t["frames_received"] == {"CONNECT": opened, "SUBSCRIBE": p["subscriptions"], "SEND": p["sends"]}
+    # receipts of SUBSCRIBE and SEND; a MESSAGE per delivery
     assert t["frames_sent"] == {
         "CONNECTED": p["connects"],
-        "RECEIPT": p["subscriptions"] + p["receipts"] + opened,
+        "RECEIPT": p["subscriptions"] + p["receipts"],
         "MESSAGE": p["messages"],
     }
     assert t["sends"] == {"/topic/loadtest": p["sends"]}
@@ -65,8 +64,8 @@ def test_on_rabbitmq(tmp_path: Path, broker: RabbitMQ) -> None:
     assert saw["delivered"] == p["messages"]
     # heart-beats flowed both ways (RabbitMQ sends one only when it has been silent for a second,
     # and it rarely is here), and no session was declared dead
-    # RabbitMQ answers DISCONNECT by closing the connection (1000) rather than with its receipt
-    assert s["closes"]["abnormal"] == 0 and s["closes"]["server"] == {"1000": s["sessions"]["opened"]}
+    # and every session ended with our close, answered: no session was declared dead or dropped
+    assert s["closes"]["client"] == {"1000": s["sessions"]["opened"]} and s["storms"] == []
 
 
 def test_refusals_are_failures_with_the_brokers_words(tmp_path: Path, serve: Any, broker: RabbitMQ) -> None:
@@ -96,7 +95,32 @@ def test_refusals_are_failures_with_the_brokers_words(tmp_path: Path, serve: Any
     assert proc.returncode == 1
     p, opened = s["protocols"]["stomp"], s["sessions"]["opened"]
     # each session: connected, its SUBSCRIBE refused by an ERROR without a receipt-id, closed by us
-    assert p["connects"] == p["subscriptions"] == p["errors"] == opened >= 2
-    assert (s["locust"]["requests"], s["locust"]["failures"]) == (3 * opened, opened)
+    assert p["subscriptions"] == p["errors"] >= opened - 2 and p["connects"] <= opened  # the stop may cut one
+    assert s["locust"]["failures"] == p["errors"]
     assert s["closes"]["client"] == {"1000": opened}
     assert failures(prefix)["stomp subscribe"].startswith("ProtocolError(\"Unknown destination: '/nowhere/x'")
+
+
+def test_disconnect_with_a_receipt_then_reconnect(tmp_path: Path, serve: Any, broker: RabbitMQ) -> None:
+    """A task that sends, then says DISCONNECT: the embedded target answers with the receipt,
+    RabbitMQ by closing (1000); either way a success, and the user comes back."""
+    embedded = serve("--dialect", "stomp")
+    for host, closed_by in ((embedded.url, "client"), (broker.url, "server")):
+        summary = tmp_path / f"churn-{closed_by}.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(ROOT / "tests" / "protocols" / "stomp_churn.py")]
+            + ["--headless", "--only-summary", "-u", "2", "-r", "2", "-t", "3s", "--host", host]
+            + ["--ws-reconnect", "fixed", "--ws-reconnect-base", "0.2", "--ws-summary", str(summary)],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        s = json.loads(summary.read_text())
+        p, opened = s["protocols"]["stomp"], s["sessions"]["opened"]
+        assert opened >= 2 * 4 and opened - 2 <= p["connects"] <= opened  # the stop may cut a CONNECT
+        disconnects = p["receipts"]  # each session: one send with its receipt, then DISCONNECT
+        assert s["closes"][closed_by].get("1000", 0) >= disconnects >= opened - 2
+        assert s["locust"]["failures"] == 0
+        # RabbitMQ's closes after DISCONNECT are server closes to the engine, several at once a "storm"
+        assert closed_by == "server" or s["storms"] == []
+    stats = settled_stats(embedded)["stomp"]
+    assert stats["frames_received"]["DISCONNECT"] == stats["frames_received"]["SEND"]
