@@ -67,12 +67,14 @@ class GraphQLUser(ProtocolUser):
     scenario_options: ClassVar[tuple[str, ...]] = ("graphql",)
     graphql_path: ClassVar[str] = "/graphql"
     connection_params: ClassVar[dict[str, Any]] = {}
+    #: offered unless --ws-subprotocol is given (the engine then needs the server to pick one)
+    subprotocols: ClassVar[tuple[str, ...]] = (gql.SUBPROTOCOL,)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         setattr(self, "path", str(option(self, "ws_graphql_path", "") or self.graphql_path))  # noqa: B010
-        if not self.options.subprotocols:
-            self.options = dataclasses.replace(self.options, subprotocols=(gql.SUBPROTOCOL,))
+        if not self.options.subprotocols and self.subprotocols:
+            self.options = dataclasses.replace(self.options, subprotocols=self.subprotocols)
         self._ops: dict[str, _Operation] = {}
         self._ids = itertools.count(1)
 

@@ -39,8 +39,6 @@ from loadtest.session import Session
 
 __all__ = ["StompUser"]
 
-SUBPROTOCOLS = ("v12.stomp",)
-
 
 @dataclasses.dataclass(slots=True)
 class _State:
@@ -58,7 +56,8 @@ class StompUser(ProtocolUser):
     """A user holding one STOMP connection (see the module docstring).
 
     Class attributes (the options win when given): ``stomp_path`` (``/ws``), ``destination``
-    (``/topic/loadtest``), ``vhost`` (``/``), ``heart_beat`` (``"10000,10000"``).
+    (``/topic/loadtest``), ``vhost`` (``/``), ``heart_beat`` (``"10000,10000"``),
+    ``subprotocols`` (``("v12.stomp",)``).
     """
 
     abstract = True
@@ -69,12 +68,15 @@ class StompUser(ProtocolUser):
     destination: ClassVar[str] = "/topic/loadtest"
     vhost: ClassVar[str] = "/"
     heart_beat: ClassVar[str] = "10000,10000"
+    #: offered unless --ws-subprotocol is given; the engine then needs the server to pick one,
+    #: so a subclass sets () for a STOMP server that does not negotiate subprotocols
+    subprotocols: ClassVar[tuple[str, ...]] = ("v12.stomp",)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         setattr(self, "path", str(option(self, "ws_stomp_path", "") or self.stomp_path))  # noqa: B010
-        if not self.options.subprotocols:
-            self.options = dataclasses.replace(self.options, subprotocols=SUBPROTOCOLS)
+        if not self.options.subprotocols and self.subprotocols:
+            self.options = dataclasses.replace(self.options, subprotocols=self.subprotocols)
         self.topic = str(option(self, "ws_stomp_destination", "") or self.destination)
         self.heart_beats = stomp.parse_heart_beat(
             str(option(self, "ws_stomp_heartbeat", "") or self.heart_beat)
