@@ -406,6 +406,70 @@ OPTIONS: tuple[Option, ...] = (
         group="har",
         metavar="FACTOR",
     ),
+    # -- protocols over WebSocket (loadtest.protocols) ------------------------------------------
+    Option(
+        "--ws-socketio-path",
+        "socketio: the Engine.IO endpoint under --host (?EIO=4&transport=websocket is added).",
+        "/socket.io/",
+        group="socketio",
+        metavar="PATH",
+    ),
+    Option(
+        "--ws-socketio-namespace", "socketio: the namespace to connect.", "/", group="socketio", metavar="NS"
+    ),
+    Option(
+        "--ws-socketio-event",
+        "socketio_chat: the event emitted with an ack (its round trip is the RTT).",
+        "echo",
+        group="socketio",
+        metavar="NAME",
+    ),
+    Option(
+        "--ws-graphql-path",
+        "graphql: the endpoint under --host.",
+        "/graphql",
+        group="graphql",
+        metavar="PATH",
+    ),
+    Option(
+        "--ws-graphql-document",
+        "graphql_subscription: the operation each task runs: a subscription (followed to its complete) "
+        "or a query or mutation (its result is the reply).",
+        "subscription { ticks(count: 10, intervalMs: 100) }",
+        group="graphql",
+        metavar="GRAPHQL",
+    ),
+    Option("--ws-stomp-path", "stomp: the endpoint under --host.", "/ws", group="stomp", metavar="PATH"),
+    Option(
+        "--ws-stomp-destination",
+        "stomp: the destination subscribed to and sent to.",
+        "/topic/loadtest",
+        group="stomp",
+        metavar="DEST",
+    ),
+    Option(
+        "--ws-stomp-vhost",
+        "stomp: the host header of CONNECT (RabbitMQ's virtual host).",
+        "/",
+        group="stomp",
+        metavar="HOST",
+    ),
+    Option("--ws-stomp-login", "stomp: the login of CONNECT.", "", group="stomp", metavar="USER"),
+    Option(
+        "--ws-stomp-passcode",
+        "stomp: the passcode of CONNECT (never logged or shown).",
+        "",
+        group="stomp",
+        secret=True,
+        metavar="PASS",
+    ),
+    Option(
+        "--ws-stomp-heartbeat",
+        "stomp: the heart-beat header of CONNECT: send every CX ms, expect every CY ms (0: none).",
+        "10000,10000",
+        group="stomp",
+        metavar="CX,CY",
+    ),
 )
 
 BY_DEST: dict[str, Option] = {option.dest: option for option in OPTIONS}

@@ -17,6 +17,7 @@ from loadtest.plugin import scenario
 
 class IdleUser(WebSocketUser):
     scenario_options = ("heartbeat",)  # its --ws-* options show in the web UI form
+
     def wait_time(self) -> float:
         return scenario.heartbeat_wait(self)
 

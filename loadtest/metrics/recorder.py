@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from loadtest.metrics import close_codes
+from loadtest.metrics import close_codes, protocols
 from loadtest.metrics.handshake import bounded_class
 from loadtest.metrics.histogram import Histogram
 
@@ -32,6 +32,8 @@ HISTOGRAMS: dict[str, tuple[int, float]] = {
     "close": (3_600_000_000, _US_PER_MS),  # our close frame written -> the session ended
     "reconnect_delay": (3_600_000_000, _US_PER_MS),  # the backoff a user waited before reconnecting
     "fanout_latency": (3_600_000_000, _US_PER_MS),  # a published message's stamp -> its arrival
+    # the protocol layers' (loadtest.protocols): time to a subscription's first event, events per one
+    **{name: (highest, scale) for name, (_, _, highest, scale) in protocols.HISTOGRAMS.items()},
 }
 
 #: Counters of things that went wrong (the summary's ``errors`` section, in this order).
@@ -73,6 +75,7 @@ COUNTERS = (
     "request_events",  # Locust request events fired one per request (--ws-request-events)
     *ERROR_COUNTERS,
     *FANOUT_COUNTERS,
+    *protocols.COUNTER_NAMES,  # the protocol layers' (the summary's protocols section)
 )
 
 #: Distinct session-end classes with their own lifetime histograms (beyond: "other").

@@ -85,6 +85,11 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
         web.install(environment, web_ui)
         web_form.install(environment, web_ui)
     if not environment.host:
+        try:
+            embedded_args = _with_dialect(embedded_args, loaded_user_classes(environment))
+        except ConfigError as exc:
+            _fail_config(str(exc))
+            return
         _start_embedded(environment, state, embedded_args)
 
 
@@ -113,6 +118,19 @@ def _raise_open_files(environment: Any) -> None:
     warning = scale.raise_nofile(wanted)
     if warning:
         logger.warning(warning)
+
+
+def _with_dialect(args: list[str], user_classes: list[type]) -> list[str]:
+    """Add ``--dialect`` for user classes that speak a protocol (``embedded_dialect``), unless given."""
+    wanted = sorted({d for cls in user_classes if (d := getattr(cls, "embedded_dialect", ""))})
+    if not wanted or any(arg == "--dialect" or arg.startswith("--dialect=") for arg in args):
+        return args
+    if len(wanted) > 1:
+        raise ConfigError(
+            f"the user classes speak {' and '.join(wanted)}, and the embedded target speaks one "
+            "protocol: give --host, or run them separately"
+        )
+    return ["--dialect", wanted[0], *args]
 
 
 def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> None:

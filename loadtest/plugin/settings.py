@@ -18,6 +18,7 @@ from loadtest.config import SessionOptions, check_tls_files
 from loadtest.errors import ConfigError
 from loadtest.metrics.backoff import Backoff
 from loadtest.plugin.scale import SourceIPs
+from loadtest.protocols import config as protocol_options
 from loadtest.report import baseline, checks
 from loadtest.report.baseline import Rule
 
@@ -56,6 +57,7 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
     if getattr(parsed, "ws_har_speed", 1.0) < 0:
         raise ConfigError("--ws-har-speed must be 0 (no waits) or a positive factor, e.g. 2: twice as fast")
     _check_fanout(parsed)
+    protocol_options.check(parsed)
     settings = RunSettings(
         session_options=session,
         backoff=ws_options.backoff(parsed),

@@ -83,6 +83,7 @@ def render(summary: dict[str, Any]) -> str:
             f"{total.get('processes', 1)} process(es), event-loop lag p99={_fmt(lag['p99'])} ms"
             f" max={_fmt(lag['max'])} ms"
         )
+    lines += protocol_lines(summary.get("protocols", {}))
     lines += [f" {line}" for line in findings(summary)]
     errors = {k: v for k, v in summary["errors"].items() if v}
     if errors:
@@ -144,6 +145,22 @@ def saturation(summary: dict[str, Any]) -> str | None:
         " replies were read that late, so latencies include the generator's own delay;"
         " add processes (--processes, workers) or fewer users per process"
     )
+
+
+def protocol_lines(protocols: dict[str, Any]) -> list[str]:
+    """Return one line per protocol that was spoken: its non-zero counts, then its histograms."""
+    lines: list[str] = []
+    for name, section in protocols.items():
+        counts = [f"{key}={value}" for key, value in section.items() if isinstance(value, int) and value]
+        if not counts:
+            continue
+        hists = [
+            f"{key} p50={_fmt(h['p50'])} p99={_fmt(h['p99'])} max={_fmt(h['max'])}"
+            for key, h in section.items()
+            if isinstance(h, dict) and h.get("count")
+        ]
+        lines.append(f" {name}: {', '.join(counts)}" + "".join(f"; {h}" for h in hists))
+    return lines
 
 
 def findings(summary: dict[str, Any]) -> list[str]:

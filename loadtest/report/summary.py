@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from loadtest.metrics import protocols
 from loadtest.metrics.aggregate import SERIES_FIELDS
 from loadtest.metrics.histogram import Histogram
 from loadtest.metrics.recorder import ERROR_COUNTERS, Recorder
@@ -95,6 +96,7 @@ def build(
             "bytes_received_per_s": _per_s(counters["bytes_received"], duration_s),
         },
         "fanout": fanout.section(recorder),
+        "protocols": protocols.section(counters, hist),
         "session_ends": (ends := lifetimes.end_rows(recorder.ends)),
         "idle_timeout_suspects": lifetimes.idle_timeout_suspects(ends),
         "locust": dict(locust_totals or {}),

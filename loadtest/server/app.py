@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.typing import Subprotocol
 
+from loadtest.server import dialects
 from loadtest.server.options import ServerOptions
 from loadtest.server.pubsub import PubSub
 from loadtest.server.stats import ServerStats
@@ -114,7 +115,9 @@ class TargetServer:
     def __init__(self, options: ServerOptions) -> None:
         """Prepare a server for ``options`` without opening any socket."""
         self.options = options
-        self.stats = ServerStats()
+        self.dialect = dialects.create(options, self._send_text)
+        self.stats = ServerStats(self.dialect)
+        self.path = options.path or dialects.default_path(options.dialect)  # "": any path
         self.handshake_seq = 0
         self.session_seq = 0
         self.rate_window = -1
@@ -171,6 +174,8 @@ class TargetServer:
             self.rate_count += 1
             if self.rate_count > opts.max_handshake_rate:
                 return connection.respond(503, "Too many handshakes this second.\n")
+        if self.path and url.path.rstrip("/") != self.path.rstrip("/"):
+            return connection.respond(404, f"No WebSocket endpoint at {url.path}: try {self.path}.\n")
         if opts.allowed_origins and request.headers.get("Origin") not in opts.allowed_origins:
             return connection.respond(403, "Origin not allowed.\n")
         for header in opts.required_headers:
@@ -233,6 +238,8 @@ class TargetServer:
         try:
             if opts.stop_reading:
                 await self._stall(connection)
+            elif self.dialect is not None:
+                await self.dialect.serve(connection)
             else:
                 await self._serve(connection)
         except ConnectionClosed:
@@ -293,6 +300,10 @@ class TargetServer:
         await connection.send(payload, text=text)
         self.stats.sent += 1
         self.stats.bytes_sent += len(payload)
+
+    async def _send_text(self, connection: TargetConnection, text: str) -> None:
+        """Send one text message for a dialect, counted like the echo's."""
+        await self._send(connection, text.encode())
 
     @staticmethod
     def _pong_for(payload: bytes) -> bytes | None:
@@ -396,7 +407,7 @@ class TargetServer:
             opts.host,
             opts.port,
             ssl=tls_context(opts),
-            subprotocols=[Subprotocol(name) for name in opts.subprotocols] or None,
+            subprotocols=[Subprotocol(name) for name in self._subprotocols()] or None,
             compression=None,
             process_request=self.process_request
             if not self.options.handshake_delay
@@ -431,6 +442,13 @@ class TargetServer:
             for conn in server.connections:  # do not wait the full closing timeout for silent peers
                 conn.close_timeout = SHUTDOWN_CLOSE_TIMEOUT
             # Leaving the context closes the server, closes sessions with 1001 and waits for handlers.
+
+    def _subprotocols(self) -> list[str]:
+        """Return the subprotocols offered: --subprotocol's, then the dialect's."""
+        offered = list(self.options.subprotocols)
+        if self.dialect is not None:
+            offered += [name for name in self.dialect.subprotocols if name not in offered]
+        return offered
 
 
 def tls_context(options: ServerOptions) -> ssl.SSLContext | None:

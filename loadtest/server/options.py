@@ -13,6 +13,7 @@ from websockets.frames import EXTERNAL_CLOSE_CODES
 __all__ = ["ServerOptions", "build_parser", "parse_args"]
 
 AUTH_MODES = ("handshake", "message")
+DIALECTS = ("echo", "socketio", "graphql-ws", "stomp")  # loadtest.server.dialects.DIALECTS
 
 
 def _is_sendable_close_code(code: int) -> bool:
@@ -59,6 +60,13 @@ class ServerOptions:
     delay_deliveries: float = 0.0
     reorder_every: int | None = None
     slow_subscriber_every: int | None = None
+    dialect: str = "echo"
+    path: str | None = None
+    heartbeat: float | None = None
+    namespaces: tuple[str, ...] = ()
+    stomp_vhost: str = "/"
+    stomp_login: str | None = None
+    stomp_passcode: str | None = None
 
     def __post_init__(self) -> None:
         """Validate the options, raising ``ValueError`` with one sentence on the first bad value."""
@@ -72,7 +80,7 @@ class ServerOptions:
             _check_positive_int("max_message_size", self.max_message_size)
         for name in ("close_after", "drop_after", "read_delay", "handshake_delay", "delay_deliveries"):
             _check_seconds(name, getattr(self, name), allow_zero=True)
-        for name in ("idle_timeout", "drop_all_every", "protocol_ping_interval"):
+        for name in ("idle_timeout", "drop_all_every", "protocol_ping_interval", "heartbeat"):
             value = getattr(self, name)
             if value is not None:
                 _check_seconds(name, value, allow_zero=False)
@@ -123,6 +131,29 @@ class ServerOptions:
                     raise ValueError(f"--{_flag(name)} is a fault of the pub/sub mode: give --pubsub too.")
         if self.slow_subscriber_every is not None and not self.delay_deliveries:
             raise ValueError("--slow-subscriber-every needs --delay-deliveries (its delay).")
+        self._check_dialect()
+        if self.pubsub and self.dialect != "echo":
+            raise ValueError("--pubsub is a mode of the echo dialect: give either --pubsub or --dialect.")
+
+    def _check_dialect(self) -> None:
+        """Validate the dialect and the options that belong to one dialect only."""
+        if self.dialect not in DIALECTS:
+            raise ValueError(f"--dialect must be one of {', '.join(DIALECTS)}, got {self.dialect!r}.")
+        if self.path is not None and not self.path.startswith("/"):
+            raise ValueError(f"--path must start with '/', got {self.path!r}.")
+        if self.heartbeat is not None and self.dialect == "echo":
+            raise ValueError("--heartbeat needs a --dialect (protocol pings: see --protocol-ping-interval).")
+        if self.namespaces and self.dialect != "socketio":
+            raise ValueError("--namespace needs --dialect socketio.")
+        if any(not ns.startswith("/") for ns in self.namespaces):
+            raise ValueError("--namespace must start with '/'.")
+        stomp_set = self.stomp_vhost != "/" or self.stomp_login is not None or self.stomp_passcode is not None
+        if stomp_set and self.dialect != "stomp":
+            raise ValueError("--stomp-vhost, --stomp-login and --stomp-passcode need --dialect stomp.")
+        if self.dialect != "echo" and (
+            self.stop_reading or (self.token is not None and self.auth_mode == "message")
+        ):
+            raise ValueError("--stop-reading and --auth-mode message belong to the echo, not to a --dialect.")
 
     def to_args(self) -> list[str]:
         """Render the options as command-line arguments accepted by ``parse_args``."""
@@ -150,6 +181,7 @@ _REPEATED = {
     "allowed_origins": "allowed-origin",
     "required_headers": "require-header",
     "subprotocols": "subprotocol",
+    "namespaces": "namespace",
 }
 
 
@@ -325,6 +357,40 @@ def build_parser(prog: str = "python -m loadtest.server") -> argparse.ArgumentPa
         metavar="N",
         help="with --delay-deliveries: delay only every Nth subscriber's deliveries (a slow subscriber)",
     )
+    dialects = parser.add_argument_group("protocols (instead of the echo)")
+    dialects.add_argument(
+        "--dialect",
+        choices=DIALECTS,
+        default="echo",
+        help="speak Socket.IO v4, GraphQL over WebSocket (graphql-transport-ws) or STOMP 1.2 "
+        "(default: %(default)s); counters per protocol at /stats",
+    )
+    dialects.add_argument(
+        "--path",
+        metavar="PATH",
+        help="serve WebSocket upgrades at this path only, others get 404 (default: any path for "
+        "the echo; /socket.io/, /graphql, /ws for the dialects)",
+    )
+    dialects.add_argument(
+        "--heartbeat",
+        type=float,
+        metavar="SECONDS",
+        help="the dialect's heartbeat: Engine.IO pingInterval (default 25), STOMP heart-beat "
+        "(default 10), graphql-transport-ws server pings (default none)",
+    )
+    dialects.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        dest="namespaces",
+        metavar="NS",
+        help="socketio: serve only these namespaces (repeatable; default: any); others get CONNECT_ERROR",
+    )
+    dialects.add_argument(
+        "--stomp-vhost", default="/", metavar="HOST", help="stomp: the host header CONNECT needs"
+    )
+    dialects.add_argument("--stomp-login", metavar="USER", help="stomp: the login CONNECT needs")
+    dialects.add_argument("--stomp-passcode", metavar="PASS", help="stomp: the passcode CONNECT needs")
     return parser
 
 

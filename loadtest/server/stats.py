@@ -10,14 +10,16 @@ MAX_SOURCES = 64
 
 if TYPE_CHECKING:
     from loadtest.server.app import TargetConnection
+    from loadtest.server.dialects import Dialect
 
 
 class ServerStats:
-    """Count handshakes, sessions, closes, messages and auth results exactly."""
+    """Count handshakes, sessions, closes, messages and auth results exactly (and the dialect's counts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: Dialect | None = None) -> None:
         """Start with every counter at zero."""
         self.current = 0
+        self.dialect = dialect
         self.reset()
 
     def reset(self) -> None:
@@ -40,6 +42,8 @@ class ServerStats:
         self.bytes_sent = 0
         self.auth_ok = 0
         self.auth_failed = 0
+        if self.dialect is not None:
+            self.dialect.reset()
 
     def session_opened(self, remote: Any = None, subprotocol: str | None = None) -> None:
         """Count an upgrade answered 101 and the session it opened (by source address and subprotocol)."""
@@ -70,7 +74,7 @@ class ServerStats:
 
     def snapshot(self) -> dict[str, Any]:
         """Return the counters in the documented ``/stats`` JSON shape."""
-        return {
+        snapshot: dict[str, Any] = {
             "handshakes": {
                 "accepted": self.accepted,
                 "rejected": dict(self.rejected),
@@ -98,3 +102,6 @@ class ServerStats:
             },
             "auth": {"ok": self.auth_ok, "failed": self.auth_failed},
         }
+        if self.dialect is not None:
+            snapshot[self.dialect.name] = self.dialect.snapshot()
+        return snapshot

@@ -94,6 +94,11 @@ def _publish_rate(o: Outcome) -> float:
     return rate
 
 
+def _proto(o: Outcome, protocol: str) -> dict[str, Any]:
+    counts: dict[str, Any] = _s(o)["protocols"][protocol]
+    return counts
+
+
 def _points(o: Outcome) -> int:
     points: int = _s(o)["run"]["points"]
     return points
@@ -378,6 +383,79 @@ def worlds(tmp: Path, chain: Chain) -> list[World]:
             [],
             {"ws_har_speed": Probe(0.0, lambda o: _expect(_s(o)["messages"]["sent"] >= 2 * 6, o))},
         ),
+        World(  # the target serves Socket.IO at another path: the default path would get 404
+            "socketio",
+            "socketio_chat",
+            ["--dialect", "socketio", "--path", "/probe.io/"],
+            {
+                "ws_socketio_path": Probe(
+                    "/probe.io/", lambda o: _expect(_proto(o, "socketio")["connects"] >= 2, o)
+                ),
+                "ws_socketio_namespace": Probe(
+                    "/probe",
+                    lambda o: _expect(_srv(o)["socketio"]["connects"] == {"/probe": _opened(o)}, o),
+                ),
+                "ws_socketio_event": Probe(
+                    "probe",
+                    lambda o: _expect(
+                        _srv(o)["socketio"]["events_received"]
+                        == {"probe": _proto(o, "socketio")["events_sent"]}
+                        and _proto(o, "socketio")["events_sent"] >= 2,
+                        o,
+                    ),
+                ),
+            },
+        ),
+        World(
+            "graphql",
+            "graphql_subscription",
+            ["--dialect", "graphql-ws", "--path", "/probe-gql"],
+            {
+                "ws_graphql_path": Probe(
+                    "/probe-gql", lambda o: _expect(_proto(o, "graphql")["connects"] >= 2, o)
+                ),
+                "ws_graphql_document": Probe(  # a query instead of the default subscription
+                    "{ hello }",
+                    lambda o: _expect(
+                        _srv(o)["graphql"]["operations"] == {"query": _proto(o, "graphql")["queries"]}
+                        and _s(o)["rtt_ms"]["count"] >= 2,
+                        o,
+                    ),
+                ),
+            },
+        ),
+        World(  # a target that wants its own vhost and credentials, with 0.2 s heart-beats
+            "stomp",
+            "stomp_topic",
+            ["--dialect", "stomp", "--path", "/probe-stomp", "--heartbeat", "0.2"]
+            + ["--stomp-vhost", "probe-vh", "--stomp-login", "probe", "--stomp-passcode", "s3cret"],
+            {
+                "ws_stomp_path": Probe("/probe-stomp", lambda o: _opened(o)),
+                "ws_stomp_destination": Probe(
+                    "/topic/probe",
+                    lambda o: _expect(
+                        _srv(o)["stomp"]["sends"] == {"/topic/probe": _proto(o, "stomp")["sends"]}
+                        and _proto(o, "stomp")["sends"] >= 2,
+                        o,
+                    ),
+                ),
+                "ws_stomp_vhost": Probe(
+                    "probe-vh", lambda o: _expect(_proto(o, "stomp")["connects"] >= 2, o)
+                ),
+                "ws_stomp_login": Probe("probe", lambda o: _expect(_proto(o, "stomp")["connects"] >= 2, o)),
+                "ws_stomp_passcode": Probe(
+                    "s3cret", lambda o: _expect(_proto(o, "stomp")["connects"] >= 2, o)
+                ),
+                # ours 100 ms against the target's 200: a beat every 200 ms of silence (default: 10 s)
+                "ws_stomp_heartbeat": Probe(
+                    "100,100",
+                    lambda o: _expect(
+                        _srv(o)["stomp"]["heartbeats_received"] == _proto(o, "stomp")["heartbeats_sent"] >= 4,
+                        o,
+                    ),
+                ),
+            },
+        ),
         World(
             "embedded",
             "echo",
@@ -428,6 +506,9 @@ def _form_for(scenario: str) -> list[str]:
         "reconnect_storm": "storm",
         "recorded_ticker": "har",
         "fanout": "fanout",
+        "socketio_chat": "socketio",
+        "graphql_subscription": "graphql",
+        "stomp_topic": "stomp",
     }.get(scenario)
     return sorted(
         o.dest

@@ -124,7 +124,14 @@ def test_build_summary_exact() -> None:
     )
 
     # sections the scenarios added, checked on their own below and in tests of their own
-    for key in ("rtt_scheduled_ms", "throughput", "session_ends", "idle_timeout_suspects", "fanout"):
+    for key in (
+        "rtt_scheduled_ms",
+        "throughput",
+        "session_ends",
+        "idle_timeout_suspects",
+        "fanout",
+        "protocols",
+    ):
         built.pop(key)
     assert built == {
         "schema": "loadtest.summary/1",
@@ -462,3 +469,46 @@ def test_loop_lag_per_process_the_worst_in_total_and_a_warning_over_the_threshol
     assert "generator saturated: event-loop lag p99 35.0 ms (over 20 ms)" in text
     calm = summary.build(Recorder(), target="ws://t", duration_s=1.0, process=summary.process_section(own))
     assert console.saturation(calm) is None and "saturated" not in console.render(calm)
+
+
+def test_protocol_counts_and_histograms_add_up_across_processes_into_the_summary() -> None:
+    from loadtest.report import console
+
+    worker_a, worker_b, master = Recorder(), Recorder(), Recorder()
+    worker_a.count("stomp_sends", 3)
+    worker_a.count("stomp_receipts", 2)
+    worker_b.count("stomp_sends", 4)
+    worker_b.histograms["graphql_first_next"].record(1500)
+    worker_b.count("graphql_subscriptions")
+    for worker in (worker_a, worker_b):
+        master.merge_state(worker.take_delta())
+    protocols = summary.build(master, target=TARGET, duration_s=1.0)["protocols"]
+    assert protocols["stomp"] == {
+        "connects": 0,
+        "subscriptions": 0,
+        "sends": 7,
+        "receipts": 2,
+        "messages": 0,
+        "errors": 0,
+        "heartbeats_sent": 0,
+        "heartbeats_received": 0,
+        "invalid": 0,
+    }
+    assert protocols["graphql"]["first_next_ms"]["max"] == 1.5
+    assert protocols["graphql"]["events_per_subscription"]["count"] == 0
+    assert protocols["socketio"]["events_sent"] == 0
+    assert console.protocol_lines(protocols) == [
+        " graphql: subscriptions=1; first_next_ms p50=1.500 p99=1.500 max=1.500",
+        " stomp: sends=7, receipts=2",
+    ]
+
+
+def test_every_protocol_metric_is_a_check_path() -> None:
+    from loadtest.report import checks
+
+    for metric in (
+        "protocols.socketio.acks_received",
+        "protocols.graphql.first_next_ms.p99",
+        "protocols.stomp.messages",
+    ):
+        assert checks.parse(f"{metric}>=0").metric == metric
