@@ -165,7 +165,7 @@ class HarUser(WebSocketUser):
                 f"the session ended before the recorded close ({who} {code}) after {sent} of "
                 f"{len(recording.steps)} messages"
             )
-        self._event(f"replay {recording.label}", elapsed_ms, 0, cut)
+        self.record_request(f"replay {recording.label}", elapsed_ms, 0, cut)
 
     def _wait_until(self, session: Session, opened_ns: int, at_s: float, speed: float) -> bool:
         """Wait until ``at_s`` (scaled) after the open; return False if the session ended first."""
@@ -198,7 +198,9 @@ class HarUser(WebSocketUser):
             self._drained.clear()
             if not session.send_json(obj):
                 self._pending.pop(value, None)
-                self._event(step.name, 0.0, 0, SessionEnded("the session ended before the request was sent"))
+                self.record_request(
+                    step.name, 0.0, 0, SessionEnded("the session ended before the request was sent")
+                )
 
     def on_message(self, message: Any) -> None:
         """Match a reply by the recording's correlation field (other than ``id``) and record its RTT."""
@@ -212,10 +214,10 @@ class HarUser(WebSocketUser):
         rtt_ns = time.perf_counter_ns() - sent_ns
         if rtt_ns > self.options.reply_timeout_s * 1e9:  # as session.request: late is a timeout
             self.recorder.count("reply_timeouts")
-            self._event(name, rtt_ns / 1e6, 0, ReplyTimeout("no reply within the timeout"))
+            self.record_request(name, rtt_ns / 1e6, 0, ReplyTimeout("no reply within the timeout"))
         else:
             self.recorder.on_rtt(rtt_ns // 1000)
-            self._event(name, rtt_ns / 1e6, size, None)
+            self.record_request(name, rtt_ns / 1e6, size, None)
         if not self._pending:
             self._drained.set()
 
@@ -234,19 +236,9 @@ class HarUser(WebSocketUser):
             elapsed_ms = (time.perf_counter_ns() - sent_ns) / 1e6
             if session.is_open:
                 self.recorder.count("reply_timeouts")
-                self._event(name, elapsed_ms, 0, ReplyTimeout("no reply within the timeout"))
+                self.record_request(name, elapsed_ms, 0, ReplyTimeout("no reply within the timeout"))
             else:
-                self._event(name, elapsed_ms, 0, SessionEnded("the session ended before the reply"))
-
-    def _event(self, name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
-        self.environment.events.request.fire(
-            request_type="WS",
-            name=name,
-            response_time=response_time_ms,
-            response_length=length,
-            exception=exc,
-            context={},
-        )
+                self.record_request(name, elapsed_ms, 0, SessionEnded("the session ended before the reply"))
 
     def on_stop(self) -> None:
         """Stop the replay's requests, then close the session (WebSocketUser.on_stop)."""

@@ -30,6 +30,7 @@ COUNTERS: dict[str, tuple[str, ...]] = {
         "completes",  # complete messages received
         "errors",  # error messages received
         "cancels",  # operations we ended (complete sent): silent too long, or the user stopped
+        "crossed",  # complete/error received for an operation we had already ended (they crossed)
         "pings_answered",  # server pings answered with a pong
         "invalid",  # messages that broke the protocol
     ),

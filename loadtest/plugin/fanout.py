@@ -189,22 +189,12 @@ class FanoutSubscriber(WebSocketUser):
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         if not acknowledged:
             failed = SubscribeFailed("no acknowledgement within the reply timeout")
-            self._report("subscribe", elapsed_ms, failed)
+            self.record_request("subscribe", elapsed_ms, 0, failed)
             if session.is_open:
                 session.close(1011, "no subscription acknowledgement")
             return
-        self._report("subscribe", elapsed_ms, None)
+        self.record_request("subscribe", elapsed_ms)
         self._in_place(session, run)
-
-    def _report(self, name: str, elapsed_ms: float, exc: BaseException | None) -> None:
-        self.environment.events.request.fire(
-            request_type="WS",
-            name=name,
-            response_time=elapsed_ms,
-            response_length=0,
-            exception=exc,
-            context={},
-        )
 
     def _in_place(self, session: Session, run: barrier.FanoutRun) -> None:
         self.recorder.count("fanout_subscriptions")

@@ -112,6 +112,7 @@ class WebSocketUser(User):
         self._rows = None if per_event else state.rows_for(environment)
         self._pushes: deque[Any] | None = None  # messages for on_message, created on first use
         self._dispatcher: gevent.Greenlet | None = None  # runs on_message while pushes wait
+        self._pushes_closed = False  # set once on_stop has handed on the last push
 
     # -- hooks for subclasses --------------------------------------------------------------
     def on_session_open(self, session: Session) -> None:
@@ -143,7 +144,10 @@ class WebSocketUser(User):
         session = self.ws
         if session is not None:
             session.stop(_left(deadline))
-        # No greenlet outlives its user: a lifecycle still opening, and the on_message dispatcher.
+        # No greenlet outlives its user: a lifecycle still opening, and the on_message dispatcher,
+        # which first hands on the pushes read until the end (bounded by the same budget).
+        self._drain_pushes(_left(deadline))
+        self._pushes_closed = True
         for greenlet in (self._lifecycle_greenlet, self._dispatcher):
             if greenlet is not None:
                 greenlet.kill(block=True, timeout=max(_left(deadline), _KILL_WAIT_S))
@@ -168,10 +172,19 @@ class WebSocketUser(User):
         return session if session is not None and session.is_open else None
 
     # -- internals -------------------------------------------------------------------------
-    def _fire(self, name: str, response_time_ms: float, length: int, exc: BaseException | None) -> None:
+    def record_request(
+        self, name: str, response_time_ms: float, length: int = 0, exception: BaseException | None = None
+    ) -> None:
+        """Report one request to Locust's statistics: a row ``WS name`` (a failure if ``exception``).
+
+        This is how a locustfile or a protocol layer adds rows of its own (its own requests and
+        replies, matched however it likes): they reach Locust's tables, charts, CSV and fail ratio
+        in the same batches as ours, or as one ``request`` event each where a listener needs them
+        (see ``--ws-request-events``). Never raises.
+        """
         rows = self._rows
         if rows is not None:
-            rows.record(name, response_time_ms, length, exc)
+            rows.record(name, response_time_ms, length, exception)
             return
         self.recorder.count("request_events")
         self.environment.events.request.fire(
@@ -179,7 +192,7 @@ class WebSocketUser(User):
             name=name,
             response_time=response_time_ms,
             response_length=length,
-            exception=exc,
+            exception=exception,
             context={},
         )
 
@@ -200,13 +213,13 @@ class WebSocketUser(User):
         except TargetURLError as exc:
             self.recorder.on_handshake_failure("bad_url")
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            self._fire("connect", elapsed_ms, 0, HandshakeFailure("bad_url", str(exc)))
+            self.record_request("connect", elapsed_ms, 0, HandshakeFailure("bad_url", str(exc)))
             return None
         session = Session(
             url,
             self.options,
             self.recorder,
-            on_request=self._fire if self._rows is None else self._rows.record,  # no hop per request
+            on_request=self.record_request if self._rows is None else self._rows.record,  # no hop per request
             headers=headers,
             cookies=self.cookies,
             on_message=self._message_sink(),
@@ -248,7 +261,7 @@ class WebSocketUser(User):
             self.on_session_open(session)
         except Exception as exc:  # a user hook bug: a classified, visible failure, not a lost user
             logger.exception("on_session_open failed; the session is closed and reopened")
-            self._fire("on_session_open", session.lifetime_s * 1000.0, 0, exc)
+            self.record_request("on_session_open", session.lifetime_s * 1000.0, 0, exc)
             if session.is_open:
                 session.close(1011, "on_session_open failed")
             return False
@@ -261,7 +274,7 @@ class WebSocketUser(User):
         if violation is not None:  # we closed because the server broke the protocol: a failure
             meaning = close_codes.meaning(violation.code)
             text = f"we closed {violation.code} ({meaning}): {violation.detail}"
-            self._fire("session", session.lifetime_s * 1000.0, 0, SessionClosed(text))
+            self.record_request("session", session.lifetime_s * 1000.0, 0, SessionClosed(text))
             return
         if who == close_codes.CLIENT or (who == close_codes.SERVER and code in EXPECTED_SERVER_CODES):
             return
@@ -271,7 +284,7 @@ class WebSocketUser(User):
             text = f"server closed {code}: {close_codes.meaning(code)} ({close_codes.hint(code)})"
         else:
             text = f"abnormal 1006 {reason}: {close_codes.ABNORMAL_REASONS.get(reason, reason)}"
-        self._fire("session", session.lifetime_s * 1000.0, 0, SessionClosed(text))
+        self.record_request("session", session.lifetime_s * 1000.0, 0, SessionClosed(text))
 
     # -- pushes: the on_message hook runs in a greenlet, never in the hub ------------------------
     def _message_sink(self) -> Callable[[Any], None] | None:
@@ -286,8 +299,18 @@ class WebSocketUser(User):
         if pushes is None:
             pushes = self._pushes = deque()
         pushes.append(message)
-        if self._dispatcher is None and not self._stopping:
+        if self._dispatcher is None and not self._pushes_closed:
             self._dispatcher = gevent.spawn(self._dispatch)
+
+    def _drain_pushes(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) until ``on_message`` has had every push queued so far.
+
+        Called before a session is reopened and when the user stops, so the hook sees every
+        message of a session, in order, and none of them after the next session has opened.
+        """
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher is not getcurrent():
+            dispatcher.join(timeout=max(timeout_s, 0.0))
 
     def _dispatch(self) -> None:
         """Hand every queued push to ``on_message`` in order, then end (no greenlet while idle)."""
@@ -360,6 +383,7 @@ class WebSocketUser(User):
             if ended is not None and not self._after_end(ended, storm=None):
                 return
             while not self._stopping:
+                self._drain_pushes(self.options.close_timeout_s)  # the last session's pushes first
                 storm = self._storm_of_loss()
                 if storm is not None:
                     storm.on_attempt(time.perf_counter_ns())

@@ -213,8 +213,10 @@ class GraphQLUser(ProtocolUser):
             return
         self.count({"next": "nexts", "complete": "completes", "error": "errors"}[kind])
         op = self._ops.get(msg.id)
-        if op is None:
-            return  # an operation we already ended (our complete crossed its last messages)
+        if op is None:  # an operation we already ended: our complete crossed its last messages
+            if kind != "next":
+                self.count("crossed")  # so every operation ends once: completes + errors - crossed
+            return
         if kind == "next":
             op.events += 1
             if op.events == 1:

@@ -110,14 +110,7 @@ class ProtocolUser(WebSocketUser):
         self, op: str, response_time_ms: float, length: int = 0, exc: BaseException | None = None
     ) -> None:
         """Report a Locust row named ``<protocol> <op>``."""
-        self.environment.events.request.fire(
-            request_type="WS",
-            name=f"{self.protocol} {op}",
-            response_time=response_time_ms,
-            response_length=length,
-            exception=exc,
-            context={},
-        )
+        self.record_request(f"{self.protocol} {op}", response_time_ms, length, exc)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add to the counter ``<protocol>_<name>`` (the summary's ``protocols.<protocol>.<name>``)."""
