@@ -30,7 +30,7 @@ from loadtest import options as ws_options
 from loadtest.config import redact_url
 from loadtest.errors import ConfigError
 from loadtest.metrics import storm
-from loadtest.plugin import barrier, distributed, settings
+from loadtest.plugin import barrier, distributed, locust_memory, settings
 from loadtest.plugin.distributed import is_master, is_worker
 from loadtest.plugin.state import RUNNING, STOPPED, PluginState, state_for
 from loadtest.report import baseline, checks, console, csv_files, summary
@@ -68,7 +68,10 @@ def sample_now(environment: Any) -> dict[str, Any]:
     state = state_for(environment)
     if not is_master(environment):
         state.recorder.drain_into(lambda delta: state.aggregate.ingest("local", delta))
-    point = state.aggregate.sample(time.time(), state.elapsed_s())
+    now = time.time()
+    point = state.aggregate.sample(now, state.elapsed_s())
+    if environment.stats is not None:  # Locust's own per-second counts and chart points, bounded
+        locust_memory.prune(environment.stats, now)
     if state.history is not None:
         state.history.write(point)
     return point
