@@ -176,6 +176,10 @@ class Session(Closing, Exchanges):
         self.opened_ns = self.last_received_ns = time.perf_counter_ns()
         self._sendable = True
         self.recorder.on_open(handshake.phases_us)
+        if self.options.compression != "off":
+            self.recorder.count("deflate_offered")
+            if self._conn.deflate is not None:
+                self.recorder.count("deflate_negotiated")  # the sessions the summary's ratios cover
         self.on_request("connect", handshake.phases_us["connect"] / 1000.0, 0, None)
         return True
 
@@ -201,9 +205,46 @@ class Session(Closing, Exchanges):
         return self._typed
 
     # -- sending ---------------------------------------------------------------------------
+    @property
+    def compressed(self) -> bool:
+        """Return True if the session negotiated permessage-deflate."""
+        return self._conn is not None and self._conn.deflate is not None
+
+    def _encode(self, opcode: int, payload: bytes, fragment_bytes: int = 0) -> bytes:
+        """Return one data message's frames, compressed when permessage-deflate was negotiated.
+
+        Nothing is compressed for a session that cannot send: with context takeover, a message
+        compressed but never sent would leave our compressor ahead of the server's decompressor.
+        """
+        conn = self._conn
+        codec = conn.deflate if conn is not None and self._sendable else None
+        if codec is None:
+            return encode_message(opcode, payload, fragment_bytes)
+        data = encode_message(opcode, codec.compress(payload), fragment_bytes, rsv1=True)
+        self._count_deflate(conn)
+        return data
+
+    def _count_deflate(self, conn: Connection | None) -> None:
+        """Hand the compression byte counts since the last call to the recorder."""
+        codec = conn.deflate if conn is not None else None
+        if codec is not None and (codec.payload_sent or codec.payload_received or codec.wire_received):
+            count = self.recorder.count
+            count("deflate_payload_sent", codec.payload_sent)
+            count("deflate_wire_sent", codec.wire_sent)
+            count("deflate_payload_received", codec.payload_received)
+            count("deflate_wire_received", codec.wire_received)
+            codec.payload_sent = codec.wire_sent = codec.payload_received = codec.wire_received = 0
+
     def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None:
-        """Write one frame; return ``(payload bytes, µs blocked, queue bytes)``, or None if it failed."""
-        written = self._write_encoded(encode_frame(opcode, payload, fin=bool(fin)))
+        """Write one frame; return ``(payload bytes, µs blocked, queue bytes)``, or None if it failed.
+
+        A data message (``fin``) is compressed when the session negotiated permessage-deflate.
+        """
+        if opcode <= OP_BINARY and fin:
+            frame = self._encode(opcode, payload)
+        else:
+            frame = encode_frame(opcode, payload, fin=bool(fin))
+        written = self._write_encoded(frame)
         return None if written is None else (len(payload), *written)
 
     def _write_encoded(self, data: bytes, messages: int = 1) -> tuple[int, int] | None:
@@ -304,7 +345,7 @@ class Session(Closing, Exchanges):
 
     def send_fragmented(self, data: bytes, *, fragment_bytes: int, binary: bool = False) -> bool:
         """Send one message split into frames of at most ``fragment_bytes`` (one write)."""
-        written = self._write_encoded(encode_message(OP_BINARY if binary else OP_TEXT, data, fragment_bytes))
+        written = self._write_encoded(self._encode(OP_BINARY if binary else OP_TEXT, data, fragment_bytes))
         if written is None:
             return False
         self.recorder.on_send(len(data), *written)
@@ -383,6 +424,8 @@ class Session(Closing, Exchanges):
             logger.exception("reading a session failed; it is ended as abnormal")
             self.declare_dead("error")
         finally:
+            if conn.deflate is not None:
+                self._count_deflate(conn)
             wake_answered()  # only now: every frame this read brought has been dispatched
 
     def _pong(self, payload: bytes) -> None:

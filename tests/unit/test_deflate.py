@@ -18,6 +18,7 @@ from loadtest.deflate import OFFER, Deflate, Params, parse_answer
 from loadtest.errors import HandshakeFailure
 from loadtest.frames import OP_BINARY, OP_PING, OP_TEXT, FrameParser, ProtocolViolation, encode_message
 from loadtest.upgrade import build_request, check_upgrade
+from tests.hostile.server import frame
 
 MESSAGE = b'{"type":"quote","symbol":"ACME","bid":101.25,"ask":101.5,"venue":"XNAS"}' * 20
 
@@ -268,9 +269,15 @@ def test_misused_rsv1_and_bad_deflate_data_are_1002(data: bytes, detail: str) ->
 @pytest.mark.parametrize("parts", [1, 7])
 def test_a_deflate_bomb_is_1009_with_bounded_memory(parts: int) -> None:
     limit = 1 << 20
-    bomb = b"\x00" * (256 << 20)  # 256 MiB of zeros: ~250 KiB compressed
-    wire = _server_frames(_server(Params()), bomb, parts=parts)
-    del bomb
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = b"".join(compressor.compress(b"\x00" * (1 << 20)) for _ in range(256))  # 256 MiB of zeros
+    bomb += compressor.flush(zlib.Z_SYNC_FLUSH)[:-4]
+    step = -(-len(bomb) // parts)
+    chunks = [bomb[i : i + step] for i in range(0, len(bomb), step)]
+    wire = b"".join(
+        frame(OP_TEXT if i == 0 else 0, chunk, fin=i == len(chunks) - 1, rsv=0x40 if i == 0 else 0)
+        for i, chunk in enumerate(chunks)
+    )
     assert len(wire) < limit  # within the limit on the wire: only inflating reveals it
     parser = _parser(Params(), max_size=limit)
     parser.feed(wire)
