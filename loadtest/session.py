@@ -218,8 +218,12 @@ class Session(Closing, Exchanges):
         """
         conn = self._conn
         codec = conn.deflate if conn is not None and self._sendable else None
-        if codec is None:
-            return encode_message(opcode, payload, fragment_bytes)
+        if codec is None:  # the hot path: straight to the frame when it is one
+            return (
+                encode_frame(opcode, payload)
+                if fragment_bytes <= 0
+                else encode_message(opcode, payload, fragment_bytes)
+            )
         data = encode_message(opcode, codec.compress(payload), fragment_bytes, rsv1=True)
         self._count_deflate(conn)
         return data
