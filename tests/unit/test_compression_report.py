@@ -6,7 +6,9 @@ import pytest
 
 from loadtest.errors import ConfigError
 from loadtest.metrics.recorder import Recorder
+from loadtest.plugin import web
 from loadtest.report import checks, console, summary
+from loadtest.report.page import table_html
 from loadtest.report.tables import all_tables
 
 
@@ -67,3 +69,15 @@ def test_checks_reach_the_section() -> None:
         checks.parse("compression.ratio<0.3")  # a typo names the nearest valid paths
     no_data = checks.evaluate([checks.parse("compression.ratio_received<1")], _summary(Recorder()))
     assert no_data[0]["passed"] is False  # no compressed byte: no data, not a pass
+
+
+def test_the_report_and_the_web_tab_show_the_ratio() -> None:
+    s = _summary(_compressing())
+    html = table_html("compression", all_tables(s)["compression"])
+    assert "25.0%" in html and "50.0%" in html and "10000" in html
+    [row] = web.tab_rows({"summary": s, "tables": all_tables(s), "sessions": {}})["compression"]
+    assert (row["negotiated"], row["ratioSent"], row["ratioReceived"]) == (3, "25.0%", "50.0%")
+    [empty] = web.tab_rows({"summary": _summary(Recorder()), "tables": all_tables(_summary(Recorder()))})[
+        "compression"
+    ]
+    assert empty == {"negotiated": "not offered (--ws-compression off)"}
