@@ -12,9 +12,10 @@ for us is refused too, as the ``websockets`` library does: zlib cannot compress 
 
 :class:`Deflate` is one session's codec. Sent messages are compressed whole (RSV1 on the first
 frame, the trailing ``00 00 ff ff`` of the sync flush removed, §7.2.1); received ones are
-inflated with that tail put back (§7.2.2), ``max_length`` bytes at a time, so a message that
-inflates beyond the session's limit (a deflate bomb) raises a 1009 violation having produced at
-most the limit plus one chunk, whatever the compressed size.
+inflated as their frames arrive (a fragmented or big message piece by piece), with that tail put
+back at the end (§7.2.2), ``max_length`` bytes at a time: a message that inflates beyond the
+session's limit (a deflate bomb) raises a 1009 violation as soon as it passes it, having produced
+at most the limit plus one chunk, whatever the compressed size.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class Deflate:
         "max_size",
         "_compressor",
         "_decompressor",
+        "_produced",
         "payload_sent",
         "wire_sent",
         "payload_received",
@@ -143,6 +145,7 @@ class Deflate:
         self.max_size = max_size
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
+        self._produced = 0  # bytes the message being inflated has produced so far
         self.payload_sent = self.wire_sent = 0
         self.payload_received = self.wire_received = 0
 
@@ -167,44 +170,68 @@ class Deflate:
         self.wire_received += size
 
     def inflate(self, payload: bytes) -> bytes:
-        """Return one compressed message inflated, never producing more than the limit and one chunk.
+        """Return one whole compressed message inflated (:meth:`begin`, :meth:`feed`, :meth:`end`).
 
         Raises:
-            ProtocolViolation: 1009 once the message inflates beyond ``max_size``; 1002 if the
-                data does not inflate (not deflate, or a window larger than the server announced).
+            ProtocolViolation: see :meth:`feed`.
+        """
+        self.begin()
+        out = self.feed(payload)
+        tail = self.end()
+        return out + tail if tail else out
+
+    def begin(self) -> None:
+        """Start inflating a compressed message (its fragments follow, through :meth:`feed`)."""
+        if self._decompressor is None or self.params.server_no_context_takeover:
+            self._decompressor = zlib.decompressobj(wbits=-self.params.server_max_window_bits)
+        self._produced = 0
+
+    def feed(self, data: bytes | memoryview) -> bytes:
+        """Return what a piece of the compressed message inflates to, never more than the limit and a chunk.
+
+        Raises:
+            ProtocolViolation: 1009 once the message inflates beyond ``max_size`` (a deflate
+                bomb: we stop there, whatever is left of it); 1002 if the data does not inflate.
         """
         decompressor = self._decompressor
-        if decompressor is None:
-            decompressor = zlib.decompressobj(wbits=-self.params.server_max_window_bits)
-            if not self.params.server_no_context_takeover:
-                self._decompressor = decompressor
+        assert decompressor is not None, "feed() before begin()"
+        self.wire_received += len(data)
         limit = self.max_size
         pieces: list[bytes] = []
-        produced = 0
         try:
-            for data in (payload, TAIL):
-                # Each turn either produces a full chunk (then the total grows towards the
-                # limit) or consumes the input: at most limit/chunk + 2 turns per input.
-                while True:
-                    out = decompressor.decompress(data, INFLATE_CHUNK)
-                    produced += len(out)
-                    if produced > limit:
-                        self._decompressor = None  # the session ends: drop the state now
-                        raise ProtocolViolation(f"message over the {limit}-byte limit once inflated", 1009)
-                    pieces.append(out)
-                    data = decompressor.unconsumed_tail
-                    if not data and len(out) < INFLATE_CHUNK:
-                        break
+            # Each turn either produces a full chunk (the total grows towards the limit) or
+            # consumes the input: at most limit / chunk + 2 turns.
+            while True:
+                out = decompressor.decompress(data, INFLATE_CHUNK)
+                self._produced += len(out)
+                if self._produced > limit:
+                    self._decompressor = None  # the session ends: drop the state now
+                    raise ProtocolViolation(f"message over the {limit}-byte limit once inflated", 1009)
+                pieces.append(out)
+                data = decompressor.unconsumed_tail
+                if not data and len(out) < INFLATE_CHUNK:
+                    break
         except zlib.error as exc:
             self._decompressor = None
             raise ProtocolViolation("a compressed message does not inflate") from exc
-        if decompressor.eof:
-            # The server ended its deflate stream (a block with BFINAL set, §7.2.3.5): the next
-            # message starts a new one.
-            self._decompressor = None
-        self.payload_received += produced
-        self.wire_received += len(payload)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def end(self) -> bytes:
+        """Finish the message: inflate the sync-flush tail we put back (§7.2.2); return what it gave.
+
+        Raises:
+            ProtocolViolation: see :meth:`feed`.
+        """
+        wire = self.wire_received
+        out = self.feed(TAIL)
+        self.wire_received = wire  # the tail was never on the wire
+        self.payload_received += self._produced
+        decompressor = self._decompressor
+        if decompressor is not None and (decompressor.eof or self.params.server_no_context_takeover):
+            # No context to keep, or the server ended its deflate stream (a block with BFINAL
+            # set, §7.2.3.5): the next message starts afresh.
+            self._decompressor = None
+        return out
 
     def holds_state(self) -> tuple[bool, bool]:
         """Return whether a compressor and a decompressor are kept between messages."""

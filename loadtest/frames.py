@@ -221,6 +221,7 @@ class FrameParser:
         "_fragment_opcode",
         "_fragment_bytes",
         "_fragment_compressed",
+        "_failed",
         "inflater",
         "max_size",
         "direct_bytes",
@@ -236,18 +237,21 @@ class FrameParser:
         self._sink: io.BytesIO | None = None  # where the payload of a big incomplete frame goes
         self._sink_first = 0  # that frame's first byte (FIN, opcode)
         self._sink_left = 0  # the payload bytes it still needs
-        self._ready: tuple[int, bytes | None] | None = None  # a big frame completed by feed()
+        self._ready: tuple[int, bytes | None] | None = None  # a big frame completed by feed() (-1: failed)
         self._fragments: io.BytesIO | None = None  # the fragmented message so far
         self._fragment_opcode = 0
         self._fragment_bytes = 0
         self._fragment_compressed = False
+        self._failed: ProtocolViolation | None = None  # found while feeding, raised by next_message
         self.inflater: Deflate | None = None
         self.max_size = max_size
         self.direct_bytes = direct_bytes
         self.copied_bytes = 0
 
     def feed(self, data: bytes) -> None:
-        """Append bytes read from the socket."""
+        """Append bytes read from the socket (a violation they reveal is raised by :meth:`next_message`)."""
+        if self._failed is not None:
+            return  # the stream is beyond parsing
         if self._offset >= len(self._buffer) and not self._pieces and self._sink is None:
             self._buffer, self._offset = data, 0  # the common case: everything before was parsed
             return
@@ -267,10 +271,10 @@ class FrameParser:
         """Write a big frame's payload as it arrives: into the fragmented message it belongs to,
         else into a buffer of its own."""
         opcode = first & 0x0F
-        if opcode == OP_CONT or (opcode in (OP_TEXT, OP_BINARY) and not first & 0x80):
+        # A compressed frame is inflated as it arrives, like the fragments of a message.
+        if opcode == OP_CONT or (opcode in (OP_TEXT, OP_BINARY) and (first & 0xC0) != 0x80):
             if self._fragments is None:
-                self._fragments, self._fragment_opcode = io.BytesIO(), opcode
-                self._fragment_compressed = bool(first & 0x40)
+                self._start_fragments(first)
             self._sink = self._fragments
         else:
             self._sink = io.BytesIO()
@@ -282,11 +286,22 @@ class FrameParser:
         sink, left = self._sink, self._sink_left
         assert sink is not None
         taken = data if len(data) <= left else memoryview(data)[:left]
-        sink.write(taken)
-        self.copied_bytes += len(taken)
-        self._sink_left = left = left - len(taken)
         if sink is self._fragments:
             self._fragment_bytes += len(taken)
+            if self._fragment_compressed:
+                inflater = self.inflater
+                assert inflater is not None
+                try:
+                    sink.write(inflater.feed(taken))
+                except ProtocolViolation as violation:  # feed() never raises: next_message() will
+                    self._failed, self._ready, self._sink = violation, (-1, None), None
+                    return
+            else:
+                sink.write(taken)
+        else:
+            sink.write(taken)
+        self.copied_bytes += len(taken)
+        self._sink_left = left = left - len(taken)
         if left:
             return
         self._ready = (self._sink_first, None if sink is self._fragments else sink.getvalue())
@@ -313,6 +328,9 @@ class FrameParser:
         while True:
             if self._ready is not None:  # a big frame feed() completed (its header was checked)
                 first, ready = self._ready
+                if first < 0:  # feed() found the violation (inflating as bytes arrived): for good
+                    assert self._failed is not None
+                    raise self._failed
                 self._ready = None
                 if ready is None:  # written straight into the fragmented message
                     if first & 0x80:
@@ -344,6 +362,8 @@ class FrameParser:
                 if len(buffer) < end:
                     if size >= self.direct_bytes:
                         self._start_sink(first, memoryview(buffer)[offset + head :], size)
+                        if self._ready is not None:  # its first bytes inflated beyond the limit
+                            continue
                     else:
                         self._need = head + size
                     return None
@@ -357,24 +377,40 @@ class FrameParser:
                     payload = self._inflated(first & 0x40, payload)
                 return opcode, payload  # the hot path: one whole message, or a control frame
             if opcode:  # the first frame of a fragmented message
-                self._fragments, self._fragment_opcode, self._fragment_bytes = io.BytesIO(), opcode, 0
-                self._fragment_compressed = bool(first & 0x40)
+                self._start_fragments(first)
             fragments = self._fragments
             assert fragments is not None
-            fragments.write(payload)
+            if self._fragment_compressed:
+                inflater = self.inflater
+                assert inflater is not None
+                fragments.write(inflater.feed(payload))
+            else:
+                fragments.write(payload)
             self.copied_bytes += len(payload)
             self._fragment_bytes += len(payload)
             if first & 0x80:
                 return self._end_fragments()
 
+    def _start_fragments(self, first: int) -> None:
+        """Start a message whose frames are written as they come (fragments, or a big compressed frame)."""
+        self._fragments, self._fragment_opcode, self._fragment_bytes = io.BytesIO(), first & 0x0F, 0
+        self._fragment_compressed = bool(first & 0x40)
+        if self._fragment_compressed:
+            inflater = self.inflater
+            assert inflater is not None  # _check refused RSV1 otherwise
+            inflater.begin()
+
     def _end_fragments(self) -> Message:
         fragments = self._fragments
         assert fragments is not None
         self._fragments, self._fragment_bytes = None, 0
-        payload = fragments.getvalue()  # hands over its buffer: no copy
-        if self.inflater is not None:
-            payload = self._inflated(self._fragment_compressed, payload)
-        return self._fragment_opcode, payload
+        inflater = self.inflater
+        if inflater is not None:
+            if self._fragment_compressed:
+                fragments.write(inflater.end())
+            else:
+                inflater.plain(fragments.tell())
+        return self._fragment_opcode, fragments.getvalue()  # hands over its buffer: no copy
 
     def _inflated(self, compressed: int | bool, payload: bytes) -> bytes:
         """Return a whole data message of a session that negotiated compression, inflated if it was."""

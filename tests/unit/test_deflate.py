@@ -6,6 +6,7 @@ The peer here is the ``websockets`` library's own RFC 7692 codec (its sans-I/O `
 
 from __future__ import annotations
 
+import random
 import tracemalloc
 import zlib
 
@@ -291,3 +292,49 @@ def test_a_deflate_bomb_is_1009_with_bounded_memory(parts: int) -> None:
     assert violation.value.code == 1009
     assert "once inflated" in violation.value.detail
     assert peak < 2 * limit + len(wire) + (1 << 20), peak  # the limit, a chunk, the joined fragments
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_a_big_compressed_message_is_inflated_as_its_bytes_arrive(parts: int) -> None:
+    noise = bytes(random.Random(3).randbytes(200_000))  # incompressible: frames over 64 KiB
+    payload = MESSAGE * 100 + noise
+    wire = _server_frames(_server(Params()), payload, opcode=Opcode.BINARY, parts=parts)
+    parser = _parser(Params(), max_size=1 << 20)
+    for start in range(0, len(wire), 4096):  # as recv returns it
+        parser.feed(wire[start : start + 4096])
+        message = parser.next_message()
+        if start + 4096 < len(wire):
+            assert message is None
+    assert message == (OP_BINARY, payload)
+    assert parser.inflater is not None and parser.inflater.payload_received == len(payload)
+
+
+def test_a_bomb_is_refused_before_the_rest_of_it_arrives() -> None:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = b"".join(compressor.compress(b"\x00" * (1 << 20)) for _ in range(64))  # 64 MiB of zeros
+    bomb += compressor.flush(zlib.Z_SYNC_FLUSH)[:-4]
+    half = len(bomb) // 2
+    parser = _parser(Params(), max_size=1 << 20)
+    parser.feed(frame(OP_TEXT, bomb[:half], fin=False, rsv=0x40))  # the second half never comes
+    with pytest.raises(ProtocolViolation) as violation:
+        parser.next_message()
+    assert violation.value.code == 1009
+
+
+@pytest.mark.parametrize("piece", [4096, 200_000])
+def test_a_bomb_arriving_read_by_read_is_raised_by_next_message_never_by_feed(piece: int) -> None:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = b"".join(compressor.compress(b"\x00" * (1 << 20)) for _ in range(512))  # 512 MiB, ~500 KiB
+    bomb += compressor.flush(zlib.Z_SYNC_FLUSH)[:-4]
+    wire = frame(OP_TEXT, bomb, rsv=0x40)  # one frame over 64 KiB: inflated as it arrives
+    parser = _parser(Params(), max_size=1 << 20)
+    raised = 0
+    for start in range(0, len(wire), piece):
+        parser.feed(wire[start : start + piece])
+        try:
+            parser.next_message()
+        except ProtocolViolation as violation:
+            assert violation.code == 1009
+            raised += 1
+            break
+    assert raised == 1 and start < len(wire) // 2  # long before the end of the bomb
