@@ -23,7 +23,9 @@ import pytest
 from loadtest.config import SessionOptions
 from loadtest.deflate import Params
 from loadtest.payload import json_message
+from loadtest.server.process import EmbeddedServer
 from loadtest.session import Session
+from tests.certs import make_chain
 from tests.conftest import UNIT_S
 from tests.integration.sessions import Run, assert_counts_match, run_sessions, settled_stats
 
@@ -157,3 +159,44 @@ def test_the_websockets_server_counts_what_we_count(peer: Any, choice: str) -> N
         sent=counts["bytes_sent"],
         wire_sent=counts["wire_sent"],
     )
+
+
+def test_over_tls_too(tmp_path: Path) -> None:
+    chain = make_chain(tmp_path)
+    args = ["--compression", "deflate", "--certfile", chain.server_cert, "--keyfile", chain.server_key]
+    with EmbeddedServer(args).start() as server:
+        options = SessionOptions(reply_timeout_s=5 * UNIT_S, compression="deflate", ca_file=chain.ca)
+        run = run_sessions(server.url, 2, _traffic, options=options)
+        assert server.url.startswith("wss://")
+        stats = settled_stats(server)
+    assert_counts_match(run, stats)
+    deflate = stats["compression"]
+    assert deflate["negotiated"] == 2
+    assert run.summary["compression"]["bytes_wire_received"] == deflate["bytes_wire_sent"]
+    assert run.summary["compression"]["bytes_wire_sent"] == deflate["bytes_wire_received"]
+
+
+def test_a_locust_run_of_the_echo_scenario_counts_what_websockets_counts(peer: Any, tmp_path: Path) -> None:
+    address = peer("--server-no-context-takeover")
+    out = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "scenarios" / "echo.py"), "--headless"]
+        + ["--only-summary", "-u", "3", "-r", "3", "-t", "3s", "--host", f"ws://{address}/"]
+        + ["--ws-compression", "deflate", "--ws-message-size", "2048", "--ws-summary", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60 * UNIT_S,
+        cwd=ROOT,
+    )
+    assert out.is_file(), proc.stderr[-3000:]
+    summary, counts = json.loads(out.read_text()), _peer_stats(address)
+    compression = summary["compression"]
+    assert compression["negotiated"] == counts["negotiated"] == summary["sessions"]["opened"] == 3
+    assert summary["messages"]["sent"] == counts["messages_received"] >= 3 * 10
+    assert summary["messages"]["received"] == counts["messages_sent"]
+    assert compression["bytes_payload_sent"] == counts["bytes_received"]
+    assert compression["bytes_wire_sent"] == counts["wire_received"]
+    assert compression["bytes_payload_received"] == counts["bytes_sent"]
+    assert compression["bytes_wire_received"] == counts["wire_sent"]
+    assert compression["ratio_sent"] < 0.5  # 2 KiB order-book JSON
+    assert "compression: permessage-deflate in 3 of 3 sessions" in proc.stdout + proc.stderr
