@@ -31,6 +31,7 @@ from gevent.event import Event
 from loadtest.closing import Closing
 from loadtest.config import SessionOptions
 from loadtest.correlation import Correlator
+from loadtest.deflate import Deflate
 from loadtest.errors import ConnectionEnded, HandshakeFailure
 from loadtest.exchange import Exchanges, Reply, ReplyTimeout, SessionEnded, wake_answered
 from loadtest.frames import (
@@ -103,6 +104,7 @@ class Session(Closing, Exchanges):
         "_replies",
         "_typed",
         "_interrupted",
+        "_deflated",
     )
 
     def __init__(
@@ -146,6 +148,7 @@ class Session(Closing, Exchanges):
         self._closing: int | None = None  # the code of our close frame, once we started sending it
         self._close_sent = False  # ... and once it was written whole
         self._interrupted: bytes | None = None  # an encoded write cut short (see _write_encoded)
+        self._deflated: list[tuple[int, int]] | None = None  # compressed messages not yet written
 
     # -- opening ---------------------------------------------------------------------------
     @property
@@ -215,6 +218,8 @@ class Session(Closing, Exchanges):
 
         Nothing is compressed for a session that cannot send: with context takeover, a message
         compressed but never sent would leave our compressor ahead of the server's decompressor.
+        A compressed message's sizes wait in ``_deflated`` until its write is done: the
+        compression counts are those of the messages counted as sent.
         """
         conn = self._conn
         codec = conn.deflate if conn is not None and self._sendable else None
@@ -224,20 +229,29 @@ class Session(Closing, Exchanges):
                 if fragment_bytes <= 0
                 else encode_message(opcode, payload, fragment_bytes)
             )
-        data = encode_message(opcode, codec.compress(payload), fragment_bytes, rsv1=True)
-        self._count_deflate(conn)
-        return data
+        wire = codec.compress(payload)
+        if self._deflated is None:
+            self._deflated = []
+        self._deflated.append((len(payload), len(wire)))
+        return encode_message(opcode, wire, fragment_bytes, rsv1=True)
 
-    def _count_deflate(self, conn: Connection | None) -> None:
-        """Hand the compression byte counts since the last call to the recorder."""
-        codec = conn.deflate if conn is not None else None
-        if codec is not None and (codec.payload_sent or codec.payload_received or codec.wire_received):
-            count = self.recorder.count
-            count("deflate_payload_sent", codec.payload_sent)
-            count("deflate_wire_sent", codec.wire_sent)
-            count("deflate_payload_received", codec.payload_received)
-            count("deflate_wire_received", codec.wire_received)
-            codec.payload_sent = codec.wire_sent = codec.payload_received = codec.wire_received = 0
+    def _count_deflated(self, messages: int) -> int:
+        """Count the first ``messages`` compressed messages waiting as sent; return their payload bytes."""
+        deflated = self._deflated
+        if not deflated:
+            return 0
+        done, self._deflated = deflated[:messages], deflated[messages:] or None
+        payload = sum(size for size, _ in done)
+        self.recorder.count("deflate_payload_sent", payload)
+        self.recorder.count("deflate_wire_sent", sum(wire for _, wire in done))
+        return payload
+
+    def _count_inflated(self, codec: Deflate) -> None:
+        """Hand the received compression byte counts since the last call to the recorder."""
+        if codec.wire_received:
+            self.recorder.count("deflate_payload_received", codec.payload_received)
+            self.recorder.count("deflate_wire_received", codec.wire_received)
+            codec.payload_received = codec.wire_received = 0
 
     def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None:
         """Write one frame; return ``(payload bytes, µs blocked, queue bytes)``, or None if it failed.
@@ -271,13 +285,18 @@ class Session(Closing, Exchanges):
         try:
             written = conn.send_encoded(data)
         except ConnectionEnded as ended:
+            self._deflated = None  # not counted as sent, as the messages are not
             self._write_failed(ended)
             return None
         except BaseException:
             if conn.unsent is not None:
-                self._interrupted = data
+                self._interrupted = data  # its compressed messages wait in _deflated
+            else:
+                self._deflated = None
             raise
         self.last_sent_ns = time.perf_counter_ns()
+        if self._deflated is not None:
+            self._count_deflated(len(self._deflated))
         return written
 
     def _write_failed(self, ended: ConnectionEnded) -> None:
@@ -311,6 +330,8 @@ class Session(Closing, Exchanges):
             return False
         self._interrupted = None
         messages, size = sent_messages(data, len(data))
+        if self._deflated is not None:  # the sizes on the wire were compressed ones
+            size = self._count_deflated(messages)
         if messages:
             self.recorder.on_send_batch(messages, size, stall_us, queue_bytes)
         self.last_sent_ns = time.perf_counter_ns()
@@ -324,6 +345,9 @@ class Session(Closing, Exchanges):
         unsent = conn.unsent
         written = len(data) - (len(unsent) if unsent is not None and unsent.obj is data else 0)
         messages, size = sent_messages(data, written)
+        if self._deflated is not None:
+            size = self._count_deflated(messages)
+            self._deflated = None
         self.recorder.count("messages_sent", messages)
         self.recorder.count("bytes_sent", size)
 
@@ -429,7 +453,7 @@ class Session(Closing, Exchanges):
             self.declare_dead("error")
         finally:
             if conn.deflate is not None:
-                self._count_deflate(conn)
+                self._count_inflated(conn.deflate)
             wake_answered()  # only now: every frame this read brought has been dispatched
 
     def _pong(self, payload: bytes) -> None:

@@ -6,15 +6,19 @@ answers the upgrade as each test says and then sends compressed frames built wit
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import zlib
 
 import pytest
+from locust import task
 
+from loadtest import WebSocketUser
 from tests.conftest import UNIT_S
 from tests.hostile.client import drive, options
 from tests.hostile.server import OP_TEXT, Peer, frame, hostile, upgrade_with
+from tests.hostile.test_stop import CLOSE_S, STOP_AT_S, Burster, paused_reader, run_until_stopped
 
 DEFLATE = options(compression="deflate", max_message_bytes=1 << 20)
 
@@ -96,3 +100,39 @@ def test_a_deflate_bomb_ends_the_session_with_1009_and_bounded_memory() -> None:
     # The test process's peak RSS grew by far less than the 1 GiB the bomb holds (the limit, a
     # chunk, the compressed frames); a peak reached earlier in this process hides nothing above it.
     assert grown_mib < 64, f"peak RSS grew by {grown_mib:.0f} MiB (pid {os.getpid()})"
+
+
+class CompressedBurster(WebSocketUser):
+    """Burster's pipelined writes, compressed: random payloads, so the writes stay big and block.
+
+    (Not a subclass of Burster: Locust would pick its zero-filled task too.)
+    """
+
+    abstract = True
+    wait_time = Burster.wait_time
+    backoff = Burster.backoff
+    session_options = dataclasses.replace(Burster.session_options, compression="deflate")
+
+    @task
+    def burst(self) -> None:
+        session = self.wait_open()
+        if session is not None:
+            session.request_burst([os.urandom(2_000) for _ in range(100)], name="burst")
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_a_write_the_stop_cuts_counts_compressed_messages_as_the_server_reads_them(finished: bool) -> None:
+    class User(CompressedBurster):
+        pass
+
+    pause_s = STOP_AT_S + (CLOSE_S / 3 if finished else CLOSE_S + 1.0 * UNIT_S)
+    handshake = upgrade_with("Sec-WebSocket-Extensions: permessage-deflate")
+    with hostile(paused_reader(pause_s, answer_close=finished), handshake=handshake, rcvbuf=4096) as server:
+        _, s, _ = run_until_stopped(User, server.url, 2)
+        seen = server.wait_done(2, timeout_s=10 * UNIT_S)
+    assert any(x.partial for x in seen) != finished, (s["closes"], seen)  # a write was cut, or none
+    compression = s["compression"]
+    sent = s["messages"]["sent"]
+    assert 0 < sent == sum(x.messages for x in seen) and (sent < 200) != finished
+    assert compression["bytes_wire_sent"] == sum(x.bytes for x in seen)  # what the server read, compressed
+    assert compression["bytes_payload_sent"] == s["messages"]["bytes_sent"] == sent * 2_011  # magic, id, data
