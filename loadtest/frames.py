@@ -16,8 +16,11 @@ broken server is a classified outcome and never a crash or unbounded memory:
   the frame header, before its payload is buffered;
 * compression: RSV1 is the permessage-deflate bit (RFC 7692 §6); it is allowed only when the
   session negotiated the extension (:attr:`FrameParser.inflater` set), and only on the first
-  frame of a data message. A compressed message is inflated by :mod:`loadtest.deflate` once whole,
-  its inflated size held to ``max_size`` as it grows (a deflate bomb is 1009, not memory).
+  frame of a data message. A compressed message is inflated by :mod:`loadtest.deflate` as its
+  bytes arrive (a small frame once whole, fragments and big frames read by read), its inflated
+  size held to ``max_size`` as it grows: a deflate bomb is 1009 as soon as it passes the limit,
+  never memory. A violation found while :meth:`FrameParser.feed` inflates is raised by the next
+  :meth:`FrameParser.next_message`.
 
 Reassembly is linear in the message size and never one long copy: bytes that arrive while a
 small frame is incomplete are kept as a list of pieces and joined once when it is complete; the
