@@ -60,8 +60,14 @@ class Params:
         return "; ".join(parts)
 
 
+#: The hint of a refused answer (the ``protocol`` class's own is about proxies that do not upgrade).
+REFUSED_HINT = "the server's compression breaks RFC 7692: fix it, or run without --ws-compression"
+
+
 def _refuse(what: str) -> HandshakeFailure:
-    return HandshakeFailure("protocol", f"the server's permessage-deflate answer is not valid: {what}")
+    return HandshakeFailure(
+        "protocol", f"the server's permessage-deflate answer is not valid: {what}", REFUSED_HINT
+    )
 
 
 def _unquote(value: str) -> str:

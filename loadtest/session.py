@@ -167,9 +167,8 @@ class Session(Closing, Exchanges):
             self.failure_class = failure.failure_class
             self.recorder.on_handshake_failure(failure.failure_class)
             elapsed_ms = (time.perf_counter_ns() - started) / 1e6
-            hinted = HandshakeFailure(
-                failure.failure_class, f"{failure.detail} ({handshake_hint(failure.failure_class)})"
-            )
+            hint = failure.hint or handshake_hint(failure.failure_class)
+            hinted = HandshakeFailure(failure.failure_class, f"{failure.detail} ({hint})")
             self.on_request("connect", elapsed_ms, 0, hinted)
             self._set_over()
             return False

@@ -15,6 +15,7 @@ import pytest
 from locust import task
 
 from loadtest import WebSocketUser
+from loadtest.deflate import REFUSED_HINT
 from tests.conftest import UNIT_S
 from tests.hostile.client import drive, options
 from tests.hostile.server import OP_TEXT, Peer, frame, hostile, upgrade_with
@@ -48,6 +49,8 @@ def test_an_answer_against_rfc_7692_is_a_protocol_handshake_failure(header: str,
     assert outcome.summary["compression"]["negotiated"] == 0
     [failure] = outcome.failures("connect")
     assert failure.startswith("protocol: ") and sentence in failure
+    if "not valid" in failure:  # not the proxy hint: the server answered, against RFC 7692
+        assert failure.endswith(f"({REFUSED_HINT})")
 
 
 def test_a_server_that_declines_gives_an_uncompressed_session() -> None:
