@@ -12,6 +12,8 @@ from loadtest.errors import ConfigError, TargetURLError
 
 _EXAMPLE = "ws://127.0.0.1:8765/path or wss://example.com/ws"
 TOKEN_MODES = ("query", "header", "message")
+#: ``--ws-compression``: offer nothing, or permessage-deflate (RFC 7692; see docs/compression.md).
+COMPRESSION_MODES = ("off", "deflate")
 
 
 def validate_target_url(url: str) -> str:
@@ -118,7 +120,9 @@ class SessionOptions:
         sndbuf_bytes: ``SO_SNDBUF`` (0 keeps the kernel's autotuning, which hides backpressure).
         backpressure_threshold_bytes: queue size counted as a threshold crossing (1 MiB).
         max_message_bytes: a message (or frame) from the server larger than this ends the session
-            with 1009 (message too big), so a hostile server cannot exhaust our memory.
+            with 1009 (message too big), so a hostile server cannot exhaust our memory; a
+            compressed message is held to it once inflated.
+        compression: ``off`` or ``deflate`` (offer permessage-deflate, RFC 7692).
     """
 
     connect_timeout_s: float = 5.0
@@ -138,6 +142,7 @@ class SessionOptions:
     sndbuf_bytes: int = 0
     backpressure_threshold_bytes: int = 1 << 20
     max_message_bytes: int = 64 << 20
+    compression: str = "off"
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout_s", "reply_timeout_s", "send_timeout_s", "close_timeout_s"):
@@ -149,6 +154,10 @@ class SessionOptions:
             raise ConfigError("SO_SNDBUF must be >= 0 and the backpressure threshold > 0 bytes")
         if self.max_message_bytes <= 0:
             raise ConfigError("the maximum message size must be a positive number of bytes")
+        if self.compression not in COMPRESSION_MODES:
+            raise ConfigError(
+                f"compression {self.compression!r} is not one of {', '.join(COMPRESSION_MODES)}"
+            )
         if self.client_key and not self.client_cert:
             raise ConfigError("a client key needs a client certificate: pass both")
         _check_handshake_values(self)

@@ -38,12 +38,14 @@ class HandshakeFailure(LoadtestError):
     Attributes:
         failure_class: stable class such as ``http_403``, ``refused`` or ``tls``.
         detail: stable, id-free text (Locust groups failures by message).
+        hint: what to do, when the class's own hint would mislead ("" for the class's).
     """
 
-    def __init__(self, failure_class: str, detail: str) -> None:
+    def __init__(self, failure_class: str, detail: str, hint: str = "") -> None:
         super().__init__(f"{failure_class}: {detail}")
         self.failure_class = failure_class
         self.detail = detail
+        self.hint = hint
 
 
 class ConnectionEnded(LoadtestError):

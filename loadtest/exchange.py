@@ -27,7 +27,7 @@ from greenlet import getcurrent
 
 from loadtest.engine import in_hub, wheel
 from loadtest.errors import LoadtestError
-from loadtest.frames import OP_BINARY, OP_PING, OP_TEXT, ProtocolViolation, encode_frame, encode_message
+from loadtest.frames import OP_BINARY, OP_PING, OP_TEXT, ProtocolViolation
 
 if TYPE_CHECKING:
     from loadtest.correlation import Correlator
@@ -144,6 +144,7 @@ class Exchanges:
         def _send(self, payload: bytes, opcode: int) -> bool: ...
         def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None: ...
         def _write_encoded(self, data: bytes, messages: int = 1) -> tuple[int, int] | None: ...
+        def _encode(self, opcode: int, payload: bytes, fragment_bytes: int = 0) -> bytes: ...
         def _violated(self, violation: ProtocolViolation) -> None: ...
         def _adopt(self, waiter: Reply, name: str, size: int) -> None: ...
         def _typed_table(self) -> dict[str, Reply]: ...
@@ -172,7 +173,7 @@ class Exchanges:
         payload = orjson.dumps(message)
         item = (request_id, waiter, len(payload))
         try:
-            written = self._write_encoded(encode_frame(OP_TEXT, payload))
+            written = self._write_encoded(self._encode(OP_TEXT, payload))
         except BaseException:  # the requester was stopped mid-send
             self._abandon_sending(name, [item], sent_ns)
             raise
@@ -228,7 +229,7 @@ class Exchanges:
             payloads = [
                 (orjson.dumps(messages[i : i + batch]), OP_TEXT) for i in range(0, len(messages), batch)
             ]
-        data = b"".join(encode_message(op, payload, fragment_bytes) for payload, op in payloads)
+        data = b"".join(self._encode(op, payload, fragment_bytes) for payload, op in payloads)
         try:
             written = self._write_encoded(data, len(payloads))
         except BaseException:  # the requester was stopped mid-send

@@ -13,7 +13,14 @@ broken server is a classified outcome and never a crash or unbounded memory:
 * close frames: a 1-byte payload or a code that may not appear on the wire is 1002, a reason that
   is not UTF-8 is 1007 (:func:`parse_close`);
 * size: a message (a reassembled fragmented one included) over ``max_size`` is 1009, raised from
-  the frame header, before its payload is buffered.
+  the frame header, before its payload is buffered;
+* compression: RSV1 is the permessage-deflate bit (RFC 7692 §6); it is allowed only when the
+  session negotiated the extension (:attr:`FrameParser.inflater` set), and only on the first
+  frame of a data message. A compressed message is inflated by :mod:`loadtest.deflate` as its
+  bytes arrive (a small frame once whole, fragments and big frames read by read), its inflated
+  size held to ``max_size`` as it grows: a deflate bomb is 1009 as soon as it passes the limit,
+  never memory. A violation found while :meth:`FrameParser.feed` inflates is raised by the next
+  :meth:`FrameParser.next_message`.
 
 Reassembly is linear in the message size and never one long copy: bytes that arrive while a
 small frame is incomplete are kept as a list of pieces and joined once when it is complete; the
@@ -28,8 +35,12 @@ from __future__ import annotations
 import io
 import os
 import struct
+from typing import TYPE_CHECKING
 
 from loadtest.errors import LoadtestError
+
+if TYPE_CHECKING:
+    from loadtest.deflate import Deflate
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
@@ -119,11 +130,16 @@ def parse_close(payload: bytes) -> tuple[int, str]:
     return code, reason
 
 
-def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, mask_key: bytes | None = None) -> bytes:
-    """Return one masked client frame (its key from the process's :class:`MaskPool`)."""
+def encode_frame(
+    opcode: int, payload: bytes, *, fin: bool = True, mask_key: bytes | None = None, rsv1: bool = False
+) -> bytes:
+    """Return one masked client frame (its key from the process's :class:`MaskPool`).
+
+    ``rsv1`` marks the first frame of a compressed message (permessage-deflate).
+    """
     key = _MASKS.take() if mask_key is None else mask_key
     size = len(payload)
-    first = (0x80 if fin else 0) | opcode
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
     if size < 126:
         head = bytes((first, 0x80 | size))
     elif size < 65536:
@@ -138,14 +154,17 @@ def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, mask_key: byt
     return head + key + masked.to_bytes(size, "little")
 
 
-def encode_message(opcode: int, payload: bytes, fragment_bytes: int = 0) -> bytes:
-    """Return one message as one frame, or as frames of at most ``fragment_bytes`` (RFC 6455 §5.4)."""
+def encode_message(opcode: int, payload: bytes, fragment_bytes: int = 0, *, rsv1: bool = False) -> bytes:
+    """Return one message as one frame, or as frames of at most ``fragment_bytes`` (RFC 6455 §5.4).
+
+    ``rsv1``: ``payload`` is compressed (permessage-deflate): the bit goes on the first frame only.
+    """
     if fragment_bytes <= 0 or len(payload) <= fragment_bytes:
-        return encode_frame(opcode, payload)
+        return encode_frame(opcode, payload, rsv1=rsv1)
     chunks = [payload[i : i + fragment_bytes] for i in range(0, len(payload), fragment_bytes)]
     last = len(chunks) - 1
     return b"".join(
-        encode_frame(opcode if index == 0 else OP_CONT, chunk, fin=index == last)
+        encode_frame(opcode if index == 0 else OP_CONT, chunk, fin=index == last, rsv1=rsv1 and index == 0)
         for index, chunk in enumerate(chunks)
     )
 
@@ -187,6 +206,8 @@ class FrameParser:
     Attributes:
         copied_bytes: bytes copied to put pieces of frames that spanned reads, and fragments,
             together (about once each: reassembly is linear in the message size).
+        inflater: the session's permessage-deflate codec once negotiated (None: RSV1 is a
+            violation).
     """
 
     __slots__ = (
@@ -202,6 +223,9 @@ class FrameParser:
         "_fragments",
         "_fragment_opcode",
         "_fragment_bytes",
+        "_fragment_compressed",
+        "_failed",
+        "inflater",
         "max_size",
         "direct_bytes",
         "copied_bytes",
@@ -216,16 +240,21 @@ class FrameParser:
         self._sink: io.BytesIO | None = None  # where the payload of a big incomplete frame goes
         self._sink_first = 0  # that frame's first byte (FIN, opcode)
         self._sink_left = 0  # the payload bytes it still needs
-        self._ready: tuple[int, bytes | None] | None = None  # a big frame completed by feed()
+        self._ready: tuple[int, bytes | None] | None = None  # a big frame completed by feed() (-1: failed)
         self._fragments: io.BytesIO | None = None  # the fragmented message so far
         self._fragment_opcode = 0
         self._fragment_bytes = 0
+        self._fragment_compressed = False
+        self._failed: ProtocolViolation | None = None  # found while feeding, raised by next_message
+        self.inflater: Deflate | None = None
         self.max_size = max_size
         self.direct_bytes = direct_bytes
         self.copied_bytes = 0
 
     def feed(self, data: bytes) -> None:
-        """Append bytes read from the socket."""
+        """Append bytes read from the socket (a violation they reveal is raised by :meth:`next_message`)."""
+        if self._failed is not None:
+            return  # the stream is beyond parsing
         if self._offset >= len(self._buffer) and not self._pieces and self._sink is None:
             self._buffer, self._offset = data, 0  # the common case: everything before was parsed
             return
@@ -245,9 +274,10 @@ class FrameParser:
         """Write a big frame's payload as it arrives: into the fragmented message it belongs to,
         else into a buffer of its own."""
         opcode = first & 0x0F
-        if opcode == OP_CONT or (opcode in (OP_TEXT, OP_BINARY) and not first & 0x80):
+        # A compressed frame is inflated as it arrives, like the fragments of a message.
+        if opcode == OP_CONT or (opcode in (OP_TEXT, OP_BINARY) and (first & 0xC0) != 0x80):
             if self._fragments is None:
-                self._fragments, self._fragment_opcode = io.BytesIO(), opcode
+                self._start_fragments(first)
             self._sink = self._fragments
         else:
             self._sink = io.BytesIO()
@@ -259,11 +289,22 @@ class FrameParser:
         sink, left = self._sink, self._sink_left
         assert sink is not None
         taken = data if len(data) <= left else memoryview(data)[:left]
-        sink.write(taken)
-        self.copied_bytes += len(taken)
-        self._sink_left = left = left - len(taken)
         if sink is self._fragments:
             self._fragment_bytes += len(taken)
+            if self._fragment_compressed:
+                inflater = self.inflater
+                assert inflater is not None
+                try:
+                    sink.write(inflater.feed(taken))
+                except ProtocolViolation as violation:  # feed() never raises: next_message() will
+                    self._failed, self._ready, self._sink = violation, (-1, None), None
+                    return
+            else:
+                sink.write(taken)
+        else:
+            sink.write(taken)
+        self.copied_bytes += len(taken)
+        self._sink_left = left = left - len(taken)
         if left:
             return
         self._ready = (self._sink_first, None if sink is self._fragments else sink.getvalue())
@@ -290,6 +331,9 @@ class FrameParser:
         while True:
             if self._ready is not None:  # a big frame feed() completed (its header was checked)
                 first, ready = self._ready
+                if first < 0:  # feed() found the violation (inflating as bytes arrived): for good
+                    assert self._failed is not None
+                    raise self._failed
                 self._ready = None
                 if ready is None:  # written straight into the fragmented message
                     if first & 0x80:
@@ -321,6 +365,8 @@ class FrameParser:
                 if len(buffer) < end:
                     if size >= self.direct_bytes:
                         self._start_sink(first, memoryview(buffer)[offset + head :], size)
+                        if self._ready is not None:  # its first bytes inflated beyond the limit
+                            continue
                     else:
                         self._need = head + size
                     return None
@@ -330,30 +376,64 @@ class FrameParser:
             if first & 0x80 and opcode:
                 if opcode == OP_CLOSE:
                     parse_close(payload)
+                elif self.inflater is not None and opcode <= OP_BINARY:
+                    payload = self._inflated(first & 0x40, payload)
                 return opcode, payload  # the hot path: one whole message, or a control frame
             if opcode:  # the first frame of a fragmented message
-                self._fragments, self._fragment_opcode, self._fragment_bytes = io.BytesIO(), opcode, 0
+                self._start_fragments(first)
             fragments = self._fragments
             assert fragments is not None
-            fragments.write(payload)
+            if self._fragment_compressed:
+                inflater = self.inflater
+                assert inflater is not None
+                fragments.write(inflater.feed(payload))
+            else:
+                fragments.write(payload)
             self.copied_bytes += len(payload)
             self._fragment_bytes += len(payload)
             if first & 0x80:
                 return self._end_fragments()
 
+    def _start_fragments(self, first: int) -> None:
+        """Start a message whose frames are written as they come (fragments, or a big compressed frame)."""
+        self._fragments, self._fragment_opcode, self._fragment_bytes = io.BytesIO(), first & 0x0F, 0
+        self._fragment_compressed = bool(first & 0x40)
+        if self._fragment_compressed:
+            inflater = self.inflater
+            assert inflater is not None  # _check refused RSV1 otherwise
+            inflater.begin()
+
     def _end_fragments(self) -> Message:
         fragments = self._fragments
         assert fragments is not None
         self._fragments, self._fragment_bytes = None, 0
+        inflater = self.inflater
+        if inflater is not None:
+            if self._fragment_compressed:
+                fragments.write(inflater.end())
+            else:
+                inflater.plain(fragments.tell())
         return self._fragment_opcode, fragments.getvalue()  # hands over its buffer: no copy
+
+    def _inflated(self, compressed: int | bool, payload: bytes) -> bytes:
+        """Return a whole data message of a session that negotiated compression, inflated if it was."""
+        inflater = self.inflater
+        assert inflater is not None
+        if compressed:
+            return inflater.inflate(payload)
+        inflater.plain(len(payload))
+        return payload
 
     def _check(self, first: int, second: int, size: int) -> None:
         """Check a frame header against what a client must refuse (before buffering its payload)."""
+        opcode = first & 0x0F
         if first & 0x70 or second & 0x80:
             if second & 0x80:
                 raise ProtocolViolation("the server masked a frame")
-            raise ProtocolViolation("reserved bits set (an extension we did not negotiate)")
-        opcode = first & 0x0F
+            if first & 0x70 != 0x40 or self.inflater is None:
+                raise ProtocolViolation("reserved bits set (an extension we did not negotiate)")
+            if opcode not in (OP_TEXT, OP_BINARY):  # RFC 7692 §6: only a data message's first frame
+                raise ProtocolViolation("RSV1 (compressed) set on a control or continuation frame")
         if opcode & 0x08:
             if opcode > OP_PONG:
                 raise ProtocolViolation(f"unknown opcode {opcode}")

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest.config import TOKEN_MODES, SessionOptions
+from loadtest.config import COMPRESSION_MODES, TOKEN_MODES, SessionOptions
 from loadtest.errors import ConfigError
 from loadtest.metrics.backoff import STRATEGIES, Backoff
 
@@ -167,6 +167,7 @@ OPTIONS: tuple[Option, ...] = (
         int,
         metavar="BYTES",
     ),
+    Option("--ws-compression", "Offer permessage-deflate (RFC 7692).", "off", choices=COMPRESSION_MODES),
     Option(
         "--ws-request-events",
         "Fire Locust's request event once per request, for listeners that need each one; by default "
@@ -293,7 +294,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     # -- scenario: burst_send --------------------------------------------------------------------
     Option("--ws-burst-size", "burst_send: messages per burst.", 10, int, group="burst", metavar="N"),
-    Option("--ws-message-size", "burst_send: size of each message.", 64, int, group="burst", metavar="BYTES"),
+    Option("--ws-message-size", "echo, burst_send: message size.", 64, int, group="message", metavar="BYTES"),
     Option(
         "--ws-burst-interval", "burst_send: seconds between bursts.", 1.0, float, group="burst", metavar="S"
     ),
@@ -572,6 +573,7 @@ def session_options(options: Any) -> SessionOptions:
         sndbuf_bytes=options.ws_sndbuf,
         backpressure_threshold_bytes=options.ws_backpressure_threshold,
         max_message_bytes=options.ws_max_message_bytes,
+        compression=options.ws_compression,
     )
 
 

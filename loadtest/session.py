@@ -31,6 +31,7 @@ from gevent.event import Event
 from loadtest.closing import Closing
 from loadtest.config import SessionOptions
 from loadtest.correlation import Correlator
+from loadtest.deflate import Deflate
 from loadtest.errors import ConnectionEnded, HandshakeFailure
 from loadtest.exchange import Exchanges, Reply, ReplyTimeout, SessionEnded, wake_answered
 from loadtest.frames import (
@@ -103,6 +104,7 @@ class Session(Closing, Exchanges):
         "_replies",
         "_typed",
         "_interrupted",
+        "_deflated",
     )
 
     def __init__(
@@ -146,6 +148,7 @@ class Session(Closing, Exchanges):
         self._closing: int | None = None  # the code of our close frame, once we started sending it
         self._close_sent = False  # ... and once it was written whole
         self._interrupted: bytes | None = None  # an encoded write cut short (see _write_encoded)
+        self._deflated: list[tuple[int, int]] | None = None  # compressed messages not yet written
 
     # -- opening ---------------------------------------------------------------------------
     @property
@@ -164,9 +167,8 @@ class Session(Closing, Exchanges):
             self.failure_class = failure.failure_class
             self.recorder.on_handshake_failure(failure.failure_class)
             elapsed_ms = (time.perf_counter_ns() - started) / 1e6
-            hinted = HandshakeFailure(
-                failure.failure_class, f"{failure.detail} ({handshake_hint(failure.failure_class)})"
-            )
+            hint = failure.hint or handshake_hint(failure.failure_class)
+            hinted = HandshakeFailure(failure.failure_class, f"{failure.detail} ({hint})")
             self.on_request("connect", elapsed_ms, 0, hinted)
             self._set_over()
             return False
@@ -176,6 +178,10 @@ class Session(Closing, Exchanges):
         self.opened_ns = self.last_received_ns = time.perf_counter_ns()
         self._sendable = True
         self.recorder.on_open(handshake.phases_us)
+        if self.options.compression != "off":
+            self.recorder.count("deflate_offered")
+            if self._conn.deflate is not None:
+                self.recorder.count("deflate_negotiated")  # the sessions the summary's ratios cover
         self.on_request("connect", handshake.phases_us["connect"] / 1000.0, 0, None)
         return True
 
@@ -201,9 +207,61 @@ class Session(Closing, Exchanges):
         return self._typed
 
     # -- sending ---------------------------------------------------------------------------
+    @property
+    def compressed(self) -> bool:
+        """Return True if the session negotiated permessage-deflate."""
+        return self._conn is not None and self._conn.deflate is not None
+
+    def _encode(self, opcode: int, payload: bytes, fragment_bytes: int = 0) -> bytes:
+        """Return one data message's frames, compressed when permessage-deflate was negotiated.
+
+        Nothing is compressed for a session that cannot send: with context takeover, a message
+        compressed but never sent would leave our compressor ahead of the server's decompressor.
+        A compressed message's sizes wait in ``_deflated`` until its write is done: the
+        compression counts are those of the messages counted as sent.
+        """
+        conn = self._conn
+        codec = conn.deflate if conn is not None and self._sendable else None
+        if codec is None:  # the hot path: straight to the frame when it is one
+            return (
+                encode_frame(opcode, payload)
+                if fragment_bytes <= 0
+                else encode_message(opcode, payload, fragment_bytes)
+            )
+        wire = codec.compress(payload)
+        if self._deflated is None:
+            self._deflated = []
+        self._deflated.append((len(payload), len(wire)))
+        return encode_message(opcode, wire, fragment_bytes, rsv1=True)
+
+    def _count_deflated(self, messages: int) -> int:
+        """Count the first ``messages`` compressed messages waiting as sent; return their payload bytes."""
+        deflated = self._deflated
+        if not deflated:
+            return 0
+        done, self._deflated = deflated[:messages], deflated[messages:] or None
+        payload = sum(size for size, _ in done)
+        self.recorder.count("deflate_payload_sent", payload)
+        self.recorder.count("deflate_wire_sent", sum(wire for _, wire in done))
+        return payload
+
+    def _count_inflated(self, codec: Deflate) -> None:
+        """Hand the received compression byte counts since the last call to the recorder."""
+        if codec.wire_received:
+            self.recorder.count("deflate_payload_received", codec.payload_received)
+            self.recorder.count("deflate_wire_received", codec.wire_received)
+            codec.payload_received = codec.wire_received = 0
+
     def _write(self, payload: bytes, opcode: int, fin: int = 1) -> tuple[int, int, int] | None:
-        """Write one frame; return ``(payload bytes, µs blocked, queue bytes)``, or None if it failed."""
-        written = self._write_encoded(encode_frame(opcode, payload, fin=bool(fin)))
+        """Write one frame; return ``(payload bytes, µs blocked, queue bytes)``, or None if it failed.
+
+        A data message (``fin``) is compressed when the session negotiated permessage-deflate.
+        """
+        if opcode <= OP_BINARY and fin:
+            frame = self._encode(opcode, payload)
+        else:
+            frame = encode_frame(opcode, payload, fin=bool(fin))
+        written = self._write_encoded(frame)
         return None if written is None else (len(payload), *written)
 
     def _write_encoded(self, data: bytes, messages: int = 1) -> tuple[int, int] | None:
@@ -226,13 +284,18 @@ class Session(Closing, Exchanges):
         try:
             written = conn.send_encoded(data)
         except ConnectionEnded as ended:
+            self._deflated = None  # not counted as sent, as the messages are not
             self._write_failed(ended)
             return None
         except BaseException:
             if conn.unsent is not None:
-                self._interrupted = data
+                self._interrupted = data  # its compressed messages wait in _deflated
+            else:
+                self._deflated = None
             raise
         self.last_sent_ns = time.perf_counter_ns()
+        if self._deflated is not None:
+            self._count_deflated(len(self._deflated))
         return written
 
     def _write_failed(self, ended: ConnectionEnded) -> None:
@@ -266,6 +329,8 @@ class Session(Closing, Exchanges):
             return False
         self._interrupted = None
         messages, size = sent_messages(data, len(data))
+        if self._deflated is not None:  # the sizes on the wire were compressed ones
+            size = self._count_deflated(messages)
         if messages:
             self.recorder.on_send_batch(messages, size, stall_us, queue_bytes)
         self.last_sent_ns = time.perf_counter_ns()
@@ -279,6 +344,9 @@ class Session(Closing, Exchanges):
         unsent = conn.unsent
         written = len(data) - (len(unsent) if unsent is not None and unsent.obj is data else 0)
         messages, size = sent_messages(data, written)
+        if self._deflated is not None:
+            size = self._count_deflated(messages)
+            self._deflated = None
         self.recorder.count("messages_sent", messages)
         self.recorder.count("bytes_sent", size)
 
@@ -304,7 +372,7 @@ class Session(Closing, Exchanges):
 
     def send_fragmented(self, data: bytes, *, fragment_bytes: int, binary: bool = False) -> bool:
         """Send one message split into frames of at most ``fragment_bytes`` (one write)."""
-        written = self._write_encoded(encode_message(OP_BINARY if binary else OP_TEXT, data, fragment_bytes))
+        written = self._write_encoded(self._encode(OP_BINARY if binary else OP_TEXT, data, fragment_bytes))
         if written is None:
             return False
         self.recorder.on_send(len(data), *written)
@@ -383,6 +451,8 @@ class Session(Closing, Exchanges):
             logger.exception("reading a session failed; it is ended as abnormal")
             self.declare_dead("error")
         finally:
+            if conn.deflate is not None:
+                self._count_inflated(conn.deflate)
             wake_answered()  # only now: every frame this read brought has been dispatched
 
     def _pong(self, payload: bytes) -> None:

@@ -17,8 +17,10 @@ project used for all of it before (its exception classes are still mapped here):
   the session as abnormal (``send_timeout``) instead of sending on;
 * its module-global cookie jar replayed one server's ``Set-Cookie`` to every virtual user:
   cookies are kept per session;
-* permessage-deflate is not implemented: we never offer it, and a 101 that enables an extension
-  anyway fails the handshake (``protocol``), as RFC 6455 §4.1 requires.
+* permessage-deflate is not implemented there: we offer it only with ``--ws-compression deflate``
+  (:mod:`loadtest.deflate`, in our frame codec), and a 101 that enables an extension we did not
+  offer, or answers ours against RFC 7692, fails the handshake (``protocol``), as RFC 6455 §4.1
+  requires.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from websocket import WebSocketConnectionClosedException, WebSocketException, We
 
 from loadtest import upgrade
 from loadtest.config import SessionOptions
+from loadtest.deflate import Deflate
 from loadtest.errors import ConnectionEnded, HandshakeFailure
 from loadtest.frames import FrameParser, Message, encode_frame
 from loadtest.metrics.handshake import http_class
@@ -213,6 +216,7 @@ def open_connection(
                 origin=options.origin,
                 subprotocols=options.subprotocols,
                 cookie="; ".join(f"{k}={v}" for k, v in cookies.items()),
+                compression=options.compression == "deflate",
             )
             sock.sendall(request)
             status, response_headers, early = _read_answer(sock)
@@ -221,7 +225,11 @@ def open_connection(
                 if failure_class == "protocol":
                     raise HandshakeFailure("protocol", "the answer to the upgrade has no valid HTTP status")
                 raise HandshakeFailure(failure_class, "the server answered the upgrade with this HTTP status")
-            subprotocol = upgrade.check_upgrade(response_headers, key, options.subprotocols)
+            compression = options.compression == "deflate"
+            subprotocol = upgrade.check_upgrade(
+                response_headers, key, options.subprotocols, compression=compression
+            )
+            params = upgrade.negotiated(response_headers) if compression else None
             phases["connect_upgrade"] = _us_since(phase)
     except BaseException as exc:
         if sock is not None:
@@ -232,6 +240,8 @@ def open_connection(
     phases["connect"] = _us_since(started)
     sock.settimeout(None)  # waits (a full send queue) are bounded by the session, not the socket
     conn = Connection(sock, options.send_timeout_s, options.max_message_bytes)
+    if params is not None:
+        conn.deflate = conn.parser.inflater = Deflate(params, options.max_message_bytes)
     if early:
         conn.parser.feed(early)  # the server's first frames came with its answer
     return conn, Handshake(subprotocol, upgrade.cookies_from(response_headers), phases)
@@ -257,6 +267,7 @@ class Connection:
         "_lock",
         "_sampled_ns",
         "parser",
+        "deflate",
         "broken",
         "unsent",
     )
@@ -273,6 +284,7 @@ class Connection:
         self._lock: BoundedSemaphore | None = None  # created at the first write that must wait
         self._sampled_ns = 0  # when the send queue was last sampled
         self.parser = FrameParser(max_message_bytes)
+        self.deflate: Deflate | None = None  # permessage-deflate, once negotiated
         self.broken = ""  # why writing is over (a ConnectionEnded reason), once it is
         self.unsent: memoryview | None = None  # the tail of an interrupted write
 

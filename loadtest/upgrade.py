@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
+from loadtest import deflate
 from loadtest.errors import HandshakeFailure
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -41,8 +42,12 @@ def build_request(
     origin: str | None,
     subprotocols: Iterable[str],
     cookie: str,
+    compression: bool = False,
 ) -> tuple[bytes, str]:
-    """Return the upgrade request and its ``Sec-WebSocket-Key`` (the headers websocket-client sends)."""
+    """Return the upgrade request and its ``Sec-WebSocket-Key`` (the headers websocket-client sends).
+
+    ``compression`` offers permessage-deflate (:data:`loadtest.deflate.OFFER`).
+    """
     packed = f"[{host}]" if ":" in host else host
     hostport = packed if port in (80, 443) else f"{packed}:{port}"
     key = base64.b64encode(os.urandom(16)).decode("ascii")
@@ -57,6 +62,8 @@ def build_request(
     lines += [f"{name}: {value}" for name, value in headers.items()]
     if cookie:
         lines.append(f"Cookie: {cookie}")
+    if compression:
+        lines.append(f"Sec-WebSocket-Extensions: {deflate.OFFER}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"), key
 
 
@@ -100,8 +107,13 @@ def parse_response(head: bytes) -> tuple[int, dict[str, str]]:
     return status, headers
 
 
-def check_upgrade(headers: dict[str, str], key: str, subprotocols: tuple[str, ...]) -> str | None:
+def check_upgrade(
+    headers: dict[str, str], key: str, subprotocols: tuple[str, ...], *, compression: bool = False
+) -> str | None:
     """Validate a 101 answer; return the chosen subprotocol.
+
+    With ``compression`` (we offered permessage-deflate) the extensions are left to
+    :func:`negotiated`; without, an answer that enables any fails.
 
     Raises:
         HandshakeFailure: ``protocol``, with what is wrong.
@@ -114,10 +126,10 @@ def check_upgrade(headers: dict[str, str], key: str, subprotocols: tuple[str, ..
     expected = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
     if headers.get("sec-websocket-accept", "").strip() != expected:
         raise HandshakeFailure("protocol", "wrong Sec-WebSocket-Accept")
-    if headers.get("sec-websocket-extensions", "").strip():
-        # We offer no extension (permessage-deflate is not supported): RFC 6455 §4.1 says a client
-        # must fail a handshake whose answer names one it did not offer.
-        raise HandshakeFailure("protocol", "the server accepted an extension we did not offer")
+    if not compression:
+        # RFC 6455 §4.1: a client must fail a handshake whose answer names an extension it did
+        # not offer (without --ws-compression we offer none).
+        deflate.parse_answer(headers.get("sec-websocket-extensions", ""), offered=False)
     chosen = headers.get("sec-websocket-protocol")
     if subprotocols:
         if not chosen or chosen.strip().lower() not in [s.lower() for s in subprotocols]:
@@ -126,6 +138,15 @@ def check_upgrade(headers: dict[str, str], key: str, subprotocols: tuple[str, ..
     if chosen:
         raise HandshakeFailure("protocol", "subprotocol mismatch: the server picked one we did not offer")
     return None
+
+
+def negotiated(headers: dict[str, str]) -> deflate.Params | None:
+    """Return the permessage-deflate parameters a 101 enabled, after we offered it (None: declined).
+
+    Raises:
+        HandshakeFailure: ``protocol``, the answer breaks RFC 7692 (one sentence says how).
+    """
+    return deflate.parse_answer(headers.get("sec-websocket-extensions", ""), offered=True)
 
 
 def cookies_from(headers: dict[str, str]) -> dict[str, str]:
@@ -141,4 +162,12 @@ def cookies_from(headers: dict[str, str]) -> dict[str, str]:
     return {name: morsel.value for name, morsel in jar.items()}
 
 
-__all__ = ["build_request", "check_upgrade", "cookies_from", "head_end", "parse_response", "split_url"]
+__all__ = [
+    "build_request",
+    "check_upgrade",
+    "cookies_from",
+    "head_end",
+    "negotiated",
+    "parse_response",
+    "split_url",
+]

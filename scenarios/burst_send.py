@@ -16,7 +16,7 @@ from loadtest.plugin import scenario
 
 
 class BurstUser(WebSocketUser):
-    scenario_options = ("burst",)  # its --ws-* options show in the web UI form
+    scenario_options = ("burst", "message")  # its --ws-* options show in the web UI form
     wait_time = constant(0)  # the schedule paces the bursts
     schedule: scenario.Schedule | None = None
 

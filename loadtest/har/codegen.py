@@ -102,6 +102,8 @@ def usage(plans: list[Plan], output: str) -> list[str]:
         words.append("--ws-token TOKEN")
     for name in dict.fromkeys(n for p in plans for n, v in p.recording.cookies.items() if v == Cookie()):
         words.append(f"--ws-cookie {name}=VALUE")
+    if any(p.compressed for p in plans):  # as the browser did (docs/compression.md)
+        words.append("--ws-compression deflate")
     return words
 
 

@@ -74,6 +74,7 @@ class Plan:
     answered: int  # client messages the recording answered by the correlation field
     binary: int  # binary client messages
     started_s: float  # epoch seconds of the recording
+    compressed: bool = False  # the recorded server answered with permessage-deflate
 
 
 def plan(connection: Connection, label: str) -> Plan:
@@ -168,6 +169,7 @@ class _Detector:
             answered=len(answered),
             binary=sum(1 for f in c.frames if f.sent and isinstance(f.data, bytes)),
             started_s=c.started_s,
+            compressed=c.compressed,
         )
 
     # -- the handshake -------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class Connection:
         headers: request headers as recorded, in order.
         cookies: request cookies as recorded, in order.
         frames: data messages, in time order.
+        compressed: the server's answer enabled permessage-deflate.
     """
 
     url: str
@@ -64,6 +65,7 @@ class Connection:
     headers: tuple[tuple[str, str], ...]
     cookies: tuple[tuple[str, str], ...]
     frames: tuple[Frame, ...]
+    compressed: bool = False
 
     @property
     def shown_url(self) -> str:
@@ -177,6 +179,10 @@ def _connection(entry: dict[str, Any], where: str) -> Connection:
         headers=_pairs(request.get("headers")),
         cookies=_pairs(request.get("cookies")),
         frames=tuple(frames),
+        compressed=any(
+            name.lower() == "sec-websocket-extensions" and "permessage-deflate" in value.lower()
+            for name, value in _pairs((entry.get("response") or {}).get("headers"))
+        ),
     )
 
 

@@ -63,6 +63,17 @@ FANOUT_COUNTERS = (
     "fanout_latency_other_host",  # deliveries whose publisher's clock is another host's
 )
 
+#: permessage-deflate counters (the summary's ``compression`` section): sessions that offered it
+#: and that negotiated it, and the data messages' bytes of those, before and after compression.
+DEFLATE_COUNTERS = (
+    "deflate_offered",
+    "deflate_negotiated",
+    "deflate_payload_sent",
+    "deflate_wire_sent",
+    "deflate_payload_received",
+    "deflate_wire_received",
+)
+
 #: Plain counters, all starting at zero.
 COUNTERS = (
     "sessions_opened",
@@ -75,6 +86,7 @@ COUNTERS = (
     "request_events",  # Locust request events fired one per request (--ws-request-events)
     *ERROR_COUNTERS,
     *FANOUT_COUNTERS,
+    *DEFLATE_COUNTERS,
     *protocols.COUNTER_NAMES,  # the protocol layers' (the summary's protocols section)
 )
 

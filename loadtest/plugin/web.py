@@ -9,9 +9,10 @@ Locust 2.47's React UI has three extension points that need no JavaScript of our
   which the UI polls every 2 s while the test runs. Locust has no hook for that payload, so an
   ``after_request`` handler on the Flask app adds it to the response of that one endpoint.
 
-So each section (sessions, closes, handshake failures, latency, backpressure, storms, fan-out) is its own
-tab with its own columns, rather than one table whose 13 columns mostly stay empty. Cell keys are
-camelCase, which Locust's UI leaves as they are (it camelCases the payload's keys).
+So each section (sessions, closes, handshake failures, latency, backpressure, compression, storms,
+fan-out) is its own tab with its own columns, rather than one table whose 13 columns mostly stay
+empty. Cell keys are camelCase, which Locust's UI leaves as they are (it camelCases the payload's
+keys).
 
 ``template_args["extended_csv_files"]`` adds download links to the "Download Data" tab. Locust's
 Charts tab cannot be extended from Python, so the charts over time live on the ``/ws/`` page
@@ -40,6 +41,7 @@ TABS = (
     ("handshake_failures", "ws-handshakes", "WS handshakes"),
     ("latency", "ws-latency", "WS latency"),
     ("backpressure", "ws-backpressure", "WS backpressure"),
+    ("compression", "ws-compression", "WS compression"),
     ("storms", "ws-storms", "WS storms"),
     ("fanout", "ws-fanout", "WS fan-out"),
 )

@@ -73,6 +73,7 @@ def render(summary: dict[str, Any]) -> str:
             f" {t['messages_received_per_s']:.1f} msg/s received,"
             f" {t['bytes_sent_per_s'] / 1024:.1f} KiB/s sent"
         )
+    lines += compression_lines(summary.get("compression") or {})
     lines += fanout_lines(summary.get("fanout") or {})
     lag = _loop_lag(summary)
     process = summary.get("process") or {}
@@ -93,6 +94,23 @@ def render(summary: dict[str, Any]) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{100.0 * value:.1f}%"
+
+
+def compression_lines(compression: dict[str, Any]) -> list[str]:
+    """Return the permessage-deflate line: sessions that negotiated it, payload vs wire bytes."""
+    if not compression.get("offered"):
+        return []
+    return [
+        f" compression: permessage-deflate in {compression['negotiated']} of {compression['offered']}"
+        f" sessions; sent {compression['bytes_payload_sent']} B -> {compression['bytes_wire_sent']} B"
+        f" on the wire ({_ratio(compression['ratio_sent'])}), received"
+        f" {compression['bytes_payload_received']} B <- {compression['bytes_wire_received']} B"
+        f" ({_ratio(compression['ratio_received'])})"
+    ]
 
 
 def fanout_lines(fanout: dict[str, Any]) -> list[str]:

@@ -1,5 +1,6 @@
 """The sections every page shows (sessions, closes, handshake failures, latency, backpressure,
-storms, fan-out): their columns, headings, what an empty one says, and how each value is formatted.
+compression, storms, fan-out): their columns, headings, what an empty one says, and how each
+value is formatted.
 
 The HTML pages (:mod:`loadtest.report.page`), ``page.js`` (which gets :data:`COLUMNS` in its spec
 and mirrors :func:`fmt` and :func:`section_rows`) and the web UI's tabs read them from here.
@@ -10,7 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 #: The sections both pages show, in order (each a table of :data:`COLUMNS`).
-SECTIONS = ("sessions", "closes", "handshake_failures", "latency", "backpressure", "storms", "fanout")
+SECTIONS = (
+    "sessions",
+    "closes",
+    "handshake_failures",
+    "latency",
+    "backpressure",
+    "compression",
+    "storms",
+    "fanout",
+)
 
 #: Columns of each section: (row key, heading, format). A dotted key reads a nested value.
 #: Formats: text, int, ms, share, num, back_s (seconds, "never" for none), pairs (``{k: n}``).
@@ -47,6 +57,16 @@ COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("max", "max", "num"),
         ("over_threshold", "Samples over threshold", "text"),
     ),
+    "compression": (
+        ("negotiated", "Sessions negotiated", "int"),
+        ("offered", "Offered", "int"),
+        ("bytes_payload_sent", "Sent (payload bytes)", "int"),
+        ("bytes_wire_sent", "Sent (wire bytes)", "int"),
+        ("ratio_sent", "Sent ratio", "share"),
+        ("bytes_payload_received", "Received (payload bytes)", "int"),
+        ("bytes_wire_received", "Received (wire bytes)", "int"),
+        ("ratio_received", "Received ratio", "share"),
+    ),
     "storms": (
         ("index", "Storm", "int"),
         ("trigger", "Trigger", "text"),
@@ -82,6 +102,7 @@ TITLES = {
     "handshake_failures": "Handshake failures",
     "latency": "Latency (ms)",
     "backpressure": "Backpressure (bytes, ms)",
+    "compression": "Compression (permessage-deflate; ratio = wire / payload)",
     "storms": "Reconnect storms",
     "fanout": "Fan-out",
 }
@@ -91,6 +112,7 @@ EMPTY = {
     "handshake_failures": "no handshake failed",
     "latency": "no samples",
     "backpressure": "no samples",
+    "compression": "not offered (--ws-compression off)",
     "storms": "no reconnect storm",
     "fanout": "no fan-out",
 }

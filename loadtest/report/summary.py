@@ -95,12 +95,34 @@ def build(
             "bytes_sent_per_s": _per_s(counters["bytes_sent"], duration_s),
             "bytes_received_per_s": _per_s(counters["bytes_received"], duration_s),
         },
+        "compression": compression_section(counters),
         "fanout": fanout.section(recorder),
         "protocols": protocols.section(counters, hist),
         "session_ends": (ends := lifetimes.end_rows(recorder.ends)),
         "idle_timeout_suspects": lifetimes.idle_timeout_suspects(ends),
         "locust": dict(locust_totals or {}),
         "process": dict(process or {}),
+    }
+
+
+def compression_section(counters: Mapping[str, int]) -> dict[str, Any]:
+    """Return permessage-deflate's counts: sessions, and payload vs wire bytes of those that negotiated it.
+
+    ``payload`` bytes are the messages as the application sees them, ``wire`` bytes their frames'
+    payloads as they crossed the network (compressed, or not when a side sent one uncompressed);
+    a ratio is wire / payload (None before any byte), so 0.25 means a quarter of the bytes.
+    """
+    sent, wire_sent = counters["deflate_payload_sent"], counters["deflate_wire_sent"]
+    received, wire_received = counters["deflate_payload_received"], counters["deflate_wire_received"]
+    return {
+        "offered": counters["deflate_offered"],
+        "negotiated": counters["deflate_negotiated"],
+        "bytes_payload_sent": sent,
+        "bytes_wire_sent": wire_sent,
+        "bytes_payload_received": received,
+        "bytes_wire_received": wire_received,
+        "ratio_sent": round(wire_sent / sent, 4) if sent else None,
+        "ratio_received": round(wire_received / received, 4) if received else None,
     }
 
 

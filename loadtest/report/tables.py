@@ -75,13 +75,20 @@ def fanout_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [fanout] if fanout.get("published") is not None else []
 
 
+def compression_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the permessage-deflate line (none when no session offered it)."""
+    compression = summary.get("compression") or {}
+    return [compression] if compression.get("offered") else []
+
+
 def all_tables(summary: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Return every table by name (``closes``, ``handshake_failures``, ``latency``, ``backpressure``,
-    ``fanout``)."""
+    ``compression``, ``fanout``)."""
     return {
         "closes": close_rows(summary),
         "handshake_failures": handshake_rows(summary),
         "latency": latency_rows(summary),
         "backpressure": backpressure_rows(summary),
+        "compression": compression_rows(summary),
         "fanout": fanout_rows(summary),
     }

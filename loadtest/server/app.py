@@ -23,7 +23,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.typing import Subprotocol
 
-from loadtest.server import dialects
+from loadtest.server import compression, dialects
 from loadtest.server.options import ServerOptions
 from loadtest.server.pubsub import PubSub
 from loadtest.server.stats import ServerStats
@@ -116,7 +116,8 @@ class TargetServer:
         """Prepare a server for ``options`` without opening any socket."""
         self.options = options
         self.dialect = dialects.create(options, self._send_text)
-        self.stats = ServerStats(self.dialect)
+        self.deflate = compression.DeflateCounts() if options.compression == "deflate" else None
+        self.stats = ServerStats(self.dialect, self.deflate)
         self.path = options.path or dialects.default_path(options.dialect)  # "": any path
         self.handshake_seq = 0
         self.session_seq = 0
@@ -223,6 +224,8 @@ class TargetServer:
         connection = cast(TargetConnection, conn)
         opts = self.options
         self.stats.session_opened(connection.remote_address, connection.subprotocol)
+        if self.deflate is not None and connection.protocol.extensions:
+            self.deflate.negotiated += 1
         self.session_seq += 1
         number = self.session_seq
         connection.last_activity = connection.loop.time()
@@ -409,6 +412,7 @@ class TargetServer:
             ssl=tls_context(opts),
             subprotocols=[Subprotocol(name) for name in self._subprotocols()] or None,
             compression=None,
+            extensions=[compression.factory(self.deflate, opts)] if self.deflate is not None else None,
             process_request=self.process_request
             if not self.options.handshake_delay
             else self._delayed_request,

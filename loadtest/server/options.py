@@ -67,6 +67,11 @@ class ServerOptions:
     stomp_vhost: str = "/"
     stomp_login: str | None = None
     stomp_passcode: str | None = None
+    compression: str = "off"
+    deflate_server_max_window_bits: int | None = None
+    deflate_client_max_window_bits: int | None = None
+    deflate_server_no_context_takeover: bool = False
+    deflate_client_no_context_takeover: bool = False
 
     def __post_init__(self) -> None:
         """Validate the options, raising ``ValueError`` with one sentence on the first bad value."""
@@ -132,8 +137,25 @@ class ServerOptions:
         if self.slow_subscriber_every is not None and not self.delay_deliveries:
             raise ValueError("--slow-subscriber-every needs --delay-deliveries (its delay).")
         self._check_dialect()
+        self._check_compression()
         if self.pubsub and self.dialect != "echo":
             raise ValueError("--pubsub is a mode of the echo dialect: give either --pubsub or --dialect.")
+
+    def _check_compression(self) -> None:
+        """Validate --compression and the permessage-deflate choices that need it."""
+        if self.compression not in ("off", "deflate"):
+            raise ValueError(f"--compression must be 'off' or 'deflate', got {self.compression!r}.")
+        for name in ("deflate_server_max_window_bits", "deflate_client_max_window_bits"):
+            bits = getattr(self, name)
+            if bits is not None and not 9 <= bits <= 15:
+                raise ValueError(f"--{_flag(name)} must be from 9 to 15 (zlib's windows), got {bits}.")
+        chosen = [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name.startswith("deflate_") and getattr(self, f.name)
+        ]
+        if chosen and self.compression != "deflate":
+            raise ValueError(f"--{_flag(chosen[0])} needs --compression deflate.")
 
     def _check_dialect(self) -> None:
         """Validate the dialect and the options that belong to one dialect only."""
@@ -356,6 +378,30 @@ def build_parser(prog: str = "python -m loadtest.server") -> argparse.ArgumentPa
         type=int,
         metavar="N",
         help="with --delay-deliveries: delay only every Nth subscriber's deliveries (a slow subscriber)",
+    )
+    deflate = parser.add_argument_group("permessage-deflate (see docs/compression.md)")
+    deflate.add_argument(
+        "--compression",
+        choices=("off", "deflate"),
+        default="off",
+        help="accept permessage-deflate when a client offers it (default: %(default)s); bytes at /stats",
+    )
+    deflate.add_argument(
+        "--deflate-server-max-window-bits", type=int, metavar="BITS", help="our window (9-15; default 15)"
+    )
+    deflate.add_argument(
+        "--deflate-client-max-window-bits",
+        type=int,
+        metavar="BITS",
+        help="the window the client must compress in (9-15; default: its own choice)",
+    )
+    deflate.add_argument(
+        "--deflate-server-no-context-takeover", action="store_true", help="compress every message afresh"
+    )
+    deflate.add_argument(
+        "--deflate-client-no-context-takeover",
+        action="store_true",
+        help="require the client to compress every message afresh",
     )
     dialects = parser.add_argument_group("protocols (instead of the echo)")
     dialects.add_argument(

@@ -10,16 +10,18 @@ MAX_SOURCES = 64
 
 if TYPE_CHECKING:
     from loadtest.server.app import TargetConnection
+    from loadtest.server.compression import DeflateCounts
     from loadtest.server.dialects import Dialect
 
 
 class ServerStats:
     """Count handshakes, sessions, closes, messages and auth results exactly (and the dialect's counts)."""
 
-    def __init__(self, dialect: Dialect | None = None) -> None:
-        """Start with every counter at zero."""
+    def __init__(self, dialect: Dialect | None = None, deflate: DeflateCounts | None = None) -> None:
+        """Start with every counter at zero (``deflate``: the permessage-deflate counts, if enabled)."""
         self.current = 0
         self.dialect = dialect
+        self.deflate = deflate
         self.reset()
 
     def reset(self) -> None:
@@ -44,6 +46,8 @@ class ServerStats:
         self.auth_failed = 0
         if self.dialect is not None:
             self.dialect.reset()
+        if self.deflate is not None:
+            self.deflate.reset()
 
     def session_opened(self, remote: Any = None, subprotocol: str | None = None) -> None:
         """Count an upgrade answered 101 and the session it opened (by source address and subprotocol)."""
@@ -104,4 +108,6 @@ class ServerStats:
         }
         if self.dialect is not None:
             snapshot[self.dialect.name] = self.dialect.snapshot()
+        if self.deflate is not None:
+            snapshot["compression"] = self.deflate.snapshot()
         return snapshot

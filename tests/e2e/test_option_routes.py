@@ -26,7 +26,7 @@ import pytest
 from loadtest.options import BY_DEST, OPTIONS
 from loadtest.server.process import EmbeddedServer
 from tests.certs import Chain, make_chain
-from tests.e2e.routes import ROUTES, Outcome, Run, execute
+from tests.e2e.routes import ROUTES, Outcome, Run, execute, form_for
 from tests.integration.sessions import settled_stats
 
 Check = Callable[[Outcome], object]  # asserts; what it returns is ignored
@@ -102,6 +102,11 @@ def _proto(o: Outcome, protocol: str) -> dict[str, Any]:
 def _points(o: Outcome) -> int:
     points: int = _s(o)["run"]["points"]
     return points
+
+
+def _deflated(o: Outcome) -> bool:
+    mine, target = _s(o)["compression"], _srv(o)["compression"]
+    return bool(mine["negotiated"] == _opened(o) == target["negotiated"] and mine["ratio_sent"] < 0.5)
 
 
 def worlds(tmp: Path, chain: Chain) -> list[World]:
@@ -456,6 +461,13 @@ def worlds(tmp: Path, chain: Chain) -> list[World]:
                 ),
             },
         ),
+        World(  # a 2 KiB order-book JSON message (--ws-message-size) compresses to well under half
+            "compression",
+            "echo",
+            ["--compression", "deflate"],
+            {"ws_compression": Probe("deflate", lambda o: _expect(_deflated(o), o))},
+            config={"ws_message_size": 2048},
+        ),
         World(
             "embedded",
             "echo",
@@ -489,32 +501,13 @@ def worlds(tmp: Path, chain: Chain) -> list[World]:
 
 
 def _expect(condition: bool, outcome: Outcome) -> None:
-    shown = ("sessions", "closes", "errors", "fanout")
+    shown = ("sessions", "closes", "errors", "fanout", "compression")
     assert condition, json.dumps({k: outcome.summary.get(k) for k in shown})
 
 
 def _applies(option_dest: str, route: str) -> bool:
     option = BY_DEST[option_dest]
     return not (route == "web" and not option.in_web_ui)
-
-
-def _form_for(scenario: str) -> list[str]:
-    """Return the ``--ws-*`` fields the form must show for a scenario (its declared groups only)."""
-    declared = {
-        "burst_send": "burst",
-        "heartbeat_idle": "heartbeat",
-        "reconnect_storm": "storm",
-        "recorded_ticker": "har",
-        "fanout": "fanout",
-        "socketio_chat": "socketio",
-        "graphql_subscription": "graphql",
-        "stomp_topic": "stomp",
-    }.get(scenario)
-    return sorted(
-        o.dest
-        for o in OPTIONS
-        if o.in_web_ui and (o.group in ("session", "reconnect", "output") or o.group == declared)
-    )
 
 
 def _server_args(world: World, chain: Chain) -> list[str]:
@@ -575,9 +568,9 @@ def test_every_option_takes_effect_by(route: str, tmp_path: Path, chain: Chain) 
         outcome = outcomes[world.name]
         if route == "web":
             shown = {d for d in outcome.form_fields if d in BY_DEST}
-            if sorted(shown) != _form_for(world.scenario):
+            if sorted(shown) != form_for(world.scenario):
                 failures.append(
-                    f"the form of {world.scenario}.py shows {sorted(shown)}, not {_form_for(world.scenario)}"
+                    f"the form of {world.scenario}.py shows {sorted(shown)}, not {form_for(world.scenario)}"
                 )
         for dest, probe in world.probes.items():
             option = BY_DEST[dest]

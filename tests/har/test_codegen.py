@@ -94,3 +94,19 @@ def test_the_committed_ticker_scenario_is_the_generated_one() -> None:
     assert (ROOT / "scenarios" / "recorded_ticker.py").read_text() == text, (
         "regenerate it: loadtest har tests/har/fixtures/ticker.har -o scenarios/recorded_ticker.py"
     )
+
+
+def test_a_recording_whose_server_compressed_is_replayed_with_compression() -> None:
+    document = json.loads((FIXTURES / "ticker.har").read_text())
+    plain, _ = generate(parse.parse(document))
+    for entry in document["log"]["entries"]:
+        if entry["response"]["status"] == 101:
+            entry["response"]["headers"].append(
+                {
+                    "name": "Sec-WebSocket-Extensions",
+                    "value": "permessage-deflate; server_no_context_takeover",
+                }
+            )
+    compressed, plans = generate(parse.parse(document))
+    assert [p.compressed for p in plans] == [True]
+    assert "--ws-compression deflate" in compressed and "--ws-compression" not in plain
