@@ -227,7 +227,7 @@ class FanoutSubscriber(WebSocketUser):
         if stamp is None or topic != subscription.topic or not subscription.deliver(stamp, ordinal):
             return
         if stamp.host == HOST_ID:
-            self.recorder.on_delivery_latency(max(0, time.monotonic_ns() - stamp.sent_ns) // 1000)
+            self.recorder.on_delivery_latency(max(0, self.message_received_ns - stamp.sent_ns) // 1000)
         else:  # another host's monotonic clock: not comparable with ours
             self.recorder.count("fanout_latency_other_host")
 

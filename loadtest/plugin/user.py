@@ -110,9 +110,11 @@ class WebSocketUser(User):
         # or when a request listener other than Locust's own statistics would miss events
         per_event = state.settings.request_events or rows_module.other_listeners(environment)
         self._rows = None if per_event else state.rows_for(environment)
-        self._pushes: deque[Any] | None = None  # messages for on_message, created on first use
+        self._pushes: deque[tuple[int, Any]] | None = None  # messages for on_message, created on first use
         self._dispatcher: gevent.Greenlet | None = None  # runs on_message while pushes wait
         self._pushes_closed = False  # set once on_stop has handed on the last push
+        #: ``time.monotonic_ns()`` when the engine read the message ``on_message`` is handling
+        self.message_received_ns = 0
 
     # -- hooks for subclasses --------------------------------------------------------------
     def on_session_open(self, session: Session) -> None:
@@ -298,7 +300,7 @@ class WebSocketUser(User):
         pushes = self._pushes
         if pushes is None:
             pushes = self._pushes = deque()
-        pushes.append(message)
+        pushes.append((time.monotonic_ns(), message))
         if self._dispatcher is None and not self._pushes_closed:
             self._dispatcher = gevent.spawn(self._dispatch)
 
@@ -317,7 +319,7 @@ class WebSocketUser(User):
         pushes = self._pushes
         try:
             while pushes:
-                message = pushes.popleft()
+                self.message_received_ns, message = pushes.popleft()
                 try:
                     self.on_message(message)
                 except Exception:  # a bug in the hook: end the session visibly, keep the user

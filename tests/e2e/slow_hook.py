@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ class SlowHook(WebSocketUser):
         super().__init__(environment)
         self.opened = 0  # sessions opened so far: the tag of the current one
         self.seen: list[tuple[int, int]] = []  # (the message's session, the session open when it was handled)
+        self.queued_ms: list[float] = []  # from the engine's read to the hook's turn
 
     def on_session_open(self, session: Session) -> None:
         self.opened += 1
@@ -35,6 +37,7 @@ class SlowHook(WebSocketUser):
             session.send_json({"session": self.opened, "n": n})
 
     def on_message(self, message: Any) -> None:
+        self.queued_ms.append((time.monotonic_ns() - self.message_received_ns) / 1e6)
         gevent.sleep(0.02)
         self.seen.append((message["session"], self.opened))
 
@@ -45,4 +48,4 @@ class SlowHook(WebSocketUser):
     def on_stop(self) -> None:
         super().on_stop()
         out = Path(os.environ["SLOW_HOOK_DIR"]) / f"{id(self)}.json"
-        out.write_text(json.dumps({"opened": self.opened, "seen": self.seen}))
+        out.write_text(json.dumps({"opened": self.opened, "seen": self.seen, "queued_ms": self.queued_ms}))
