@@ -14,6 +14,7 @@ from typing import Any
 import gevent
 from locust import events
 
+from loadtest import option_values
 from loadtest import options as ws_options
 from loadtest.config import validate_target_url
 from loadtest.engine import LoopLag
@@ -50,7 +51,7 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     worker = distributed.is_worker(environment)
     try:
         run_settings = settings.from_parsed(parsed, outputs=not worker)
-        embedded_args = ws_options.embedded_args(parsed)
+        embedded_args = option_values.embedded_args(parsed)
         if environment.host:
             validate_target_url(environment.host)
         unknown = ws_options.unknown_groups(loaded_user_classes(environment))
@@ -144,7 +145,7 @@ def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> No
         return
     state.embedded = server
     environment.host = server.url
-    extra = f" with {ws_options.redact_args(args)}" if args else ""
+    extra = f" with {option_values.redact_args(args)}" if args else ""
     logger.info(
         "No --host given: started the embedded target at %s%s; it stops when the run ends", server.url, extra
     )

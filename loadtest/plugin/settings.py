@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest import options as ws_options
+from loadtest import option_values
 from loadtest.config import SessionOptions, check_tls_files
 from loadtest.errors import ConfigError
 from loadtest.metrics.backoff import Backoff
@@ -52,7 +52,7 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
     Raises:
         ConfigError: the first unusable value, saying how to fix it.
     """
-    session = ws_options.session_options(parsed)
+    session = option_values.session_options(parsed)
     check_tls_files(session)
     if getattr(parsed, "ws_har_speed", 1.0) < 0:
         raise ConfigError("--ws-har-speed must be 0 (no waits) or a positive factor, e.g. 2: twice as fast")
@@ -60,14 +60,14 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
     protocol_options.check(parsed)
     settings = RunSettings(
         session_options=session,
-        backoff=ws_options.backoff(parsed),
+        backoff=option_values.backoff(parsed),
         source_ips=SourceIPs.parse(parsed.ws_source_ips),
         checks=tuple(checks.parse(text) for text in parsed.ws_check if text.strip()),
         summary_path=parsed.ws_summary,
         report_path=parsed.ws_report,
         junit_path=parsed.ws_junit,
         csv_prefix=getattr(parsed, "csv_prefix", None) or "",
-        sample_interval_s=ws_options.positive(parsed.ws_sample_interval, "--ws-sample-interval"),
+        sample_interval_s=option_values.positive(parsed.ws_sample_interval, "--ws-sample-interval"),
         baseline_path=parsed.ws_baseline,
         baseline=baseline.load(parsed.ws_baseline) if parsed.ws_baseline else None,
         regressions=tuple(baseline.parse_rule(text) for text in parsed.ws_regression if text.strip()),
