@@ -180,6 +180,13 @@ OPTIONS: tuple[Option, ...] = (
         scope="worker",
         metavar="ADDRS",
     ),
+    Option(
+        "--ws-sessions-per-user",
+        "Sessions each user holds, each reconnecting on its own (a class's sessions_per_user wins).",
+        1,
+        int,
+        metavar="N",
+    ),
     # -- reconnects ----------------------------------------------------------------------------
     Option(
         "--ws-reconnect", "Reconnect strategy.", "exponential-jitter", group="reconnect", choices=STRATEGIES

@@ -115,7 +115,9 @@ def _raise_open_files(environment: Any) -> None:
     if distributed.is_worker(environment):  # a worker does not know its share of -u: take all it may
         wanted = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     else:
-        wanted = scale.nofile_wanted(int(getattr(environment.parsed_options, "num_users", None) or 0))
+        parsed = environment.parsed_options
+        users = int(getattr(parsed, "num_users", None) or 0)
+        wanted = scale.nofile_wanted(users * max(1, int(getattr(parsed, "ws_sessions_per_user", 1) or 1)))
     warning = scale.raise_nofile(wanted)
     if warning:
         logger.warning(warning)

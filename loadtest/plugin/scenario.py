@@ -11,6 +11,7 @@ from typing import Any
 
 import gevent
 
+from loadtest.exchange import heartbeat_each
 from loadtest.plugin.user import WebSocketUser
 
 BATCH_MAX = 10  # the guide's batcher: flush at 10 messages...
@@ -30,13 +31,25 @@ def heartbeat_wait(user: WebSocketUser) -> float:
 
 
 def heartbeat(user: WebSocketUser) -> float | None:
-    """Send one heartbeat; a missing pong declares the session dead (half-open) and it reconnects."""
+    """Send one heartbeat; a missing pong declares the session dead (half-open) and it reconnects.
+
+    A user holding several sessions beats on every open one at once and waits for all the
+    answers together (:func:`loadtest.exchange.heartbeat_each`); it returns None then.
+    """
     if float(option(user, "ws_heartbeat_interval", 30.0)) <= 0:
+        return None
+    timeout_s = float(option(user, "ws_pong_timeout", 10.0))
+    if len(user.seats) > 1:
+        beating = user.sessions
+        kind = str(option(user, "ws_heartbeat_kind", "protocol"))
+        answered = heartbeat_each(beating, name="heartbeat", timeout_s=timeout_s, kind=kind)
+        for one, came in zip(beating, answered, strict=True):
+            if not came and one.is_open:
+                one.declare_dead("dead")
         return None
     session = user.wait_open()
     if session is None:
         return None
-    timeout_s = float(option(user, "ws_pong_timeout", 10.0))
     if option(user, "ws_heartbeat_kind", "protocol") == "app":
         rtt_ms = session.request({"type": "ping"}, name="heartbeat", timeout_s=timeout_s, ping=True)
     else:

@@ -40,6 +40,7 @@ class RunSettings:
     baseline: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     regressions: tuple[Rule, ...] = ()
     request_events: bool = False  # one Locust request event per request instead of batched rows
+    sessions_per_user: int = 1  # unless a user class says otherwise (its sessions_per_user)
 
 
 def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
@@ -72,6 +73,7 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
         baseline=baseline.load(parsed.ws_baseline) if parsed.ws_baseline else None,
         regressions=tuple(baseline.parse_rule(text) for text in parsed.ws_regression if text.strip()),
         request_events=bool(getattr(parsed, "ws_request_events", False)),
+        sessions_per_user=_sessions_per_user(parsed),
     )
     if settings.regressions and not settings.baseline_path:
         raise ConfigError("--ws-regression compares with a baseline: give --ws-baseline PREVIOUS.json too")
@@ -123,3 +125,10 @@ def check_writable(path: str, flag: str) -> None:
         raise ConfigError(
             f"{flag} {path!r} is not writable by this user: pick another path or fix its permissions"
         )
+
+
+def _sessions_per_user(parsed: Any) -> int:
+    count = int(getattr(parsed, "ws_sessions_per_user", 1))
+    if count < 1:
+        raise ConfigError(f"--ws-sessions-per-user must be 1 or more (sessions each user holds), not {count}")
+    return count

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.options import BY_DEST, Option
+from loadtest.options import BY_DEST, OPTIONS, Option
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,3 +254,22 @@ def execute(run: Run, route: str) -> tuple[str, set[str]]:
     if route == "workers":
         return run_workers(run), set()
     return run_headless(run, route), set()
+
+
+def form_fields_for(scenario: str) -> list[str]:
+    """Return the ``--ws-*`` fields the form must show for a scenario (its declared groups only)."""
+    declared = {
+        "burst_send": "burst",
+        "heartbeat_idle": "heartbeat",
+        "reconnect_storm": "storm",
+        "recorded_ticker": "har",
+        "fanout": "fanout",
+        "socketio_chat": "socketio",
+        "graphql_subscription": "graphql",
+        "stomp_topic": "stomp",
+    }.get(scenario)
+    return sorted(
+        o.dest
+        for o in OPTIONS
+        if o.in_web_ui and (o.group in ("session", "reconnect", "output") or o.group == declared)
+    )

@@ -26,7 +26,7 @@ import pytest
 from loadtest.options import BY_DEST, OPTIONS
 from loadtest.server.process import EmbeddedServer
 from tests.certs import Chain, make_chain
-from tests.e2e.routes import ROUTES, Outcome, Run, execute
+from tests.e2e.routes import ROUTES, Outcome, Run, execute, form_fields_for
 from tests.integration.sessions import settled_stats
 
 Check = Callable[[Outcome], object]  # asserts; what it returns is ignored
@@ -90,18 +90,19 @@ def _publish_rate(o: Outcome) -> float:
     """Return the messages per second each publisher sent, from the barrier to the end of the run."""
     publishing_s = _s(o)["duration_s"] - _fan(o)["barrier"]["started_s"]
     assert publishing_s >= 0.5, f"publishing started {_fan(o)['barrier']['started_s']} s into the run"
-    rate: float = _fan(o)["published"] / _fan(o)["publishers"] / publishing_s
-    return rate
+    return float(_fan(o)["published"] / _fan(o)["publishers"] / publishing_s)
 
 
 def _proto(o: Outcome, protocol: str) -> dict[str, Any]:
-    counts: dict[str, Any] = _s(o)["protocols"][protocol]
-    return counts
+    return dict(_s(o)["protocols"][protocol])
 
 
 def _points(o: Outcome) -> int:
-    points: int = _s(o)["run"]["points"]
-    return points
+    return int(_s(o)["run"]["points"])
+
+
+def _peaks(o: Outcome) -> tuple[int, int]:
+    return _srv(o)["sessions"]["peak_concurrent"], _s(o)["sessions"]["peak_concurrent"]
 
 
 def worlds(tmp: Path, chain: Chain) -> list[World]:
@@ -222,11 +223,14 @@ def worlds(tmp: Path, chain: Chain) -> list[World]:
                 "ws_reconnect_base": Probe(0.2, lambda o: _expect(199 <= _delay_ms(o)["p50"] <= 201, o)),
             },
         ),
-        World(
+        World(  # 2 users x 3 sessions, all open at once: the target's peak and ours
             "reply",
             "echo",
             ["--read-delay", "0.6"],
-            {"ws_reply_timeout": Probe(0.2, lambda o: _expect(_s(o)["errors"]["reply_timeouts"] >= 2, o))},
+            {
+                "ws_reply_timeout": Probe(0.2, lambda o: _expect(_s(o)["errors"]["reply_timeouts"] >= 2, o)),
+                "ws_sessions_per_user": Probe(3, lambda o: _expect(_peaks(o) == (6, 6), o)),
+            },
         ),
         World(
             "close",
@@ -498,25 +502,6 @@ def _applies(option_dest: str, route: str) -> bool:
     return not (route == "web" and not option.in_web_ui)
 
 
-def _form_for(scenario: str) -> list[str]:
-    """Return the ``--ws-*`` fields the form must show for a scenario (its declared groups only)."""
-    declared = {
-        "burst_send": "burst",
-        "heartbeat_idle": "heartbeat",
-        "reconnect_storm": "storm",
-        "recorded_ticker": "har",
-        "fanout": "fanout",
-        "socketio_chat": "socketio",
-        "graphql_subscription": "graphql",
-        "stomp_topic": "stomp",
-    }.get(scenario)
-    return sorted(
-        o.dest
-        for o in OPTIONS
-        if o.in_web_ui and (o.group in ("session", "reconnect", "output") or o.group == declared)
-    )
-
-
 def _server_args(world: World, chain: Chain) -> list[str]:
     args = list(world.server_args or [])
     if world.tls:
@@ -575,10 +560,9 @@ def test_every_option_takes_effect_by(route: str, tmp_path: Path, chain: Chain) 
         outcome = outcomes[world.name]
         if route == "web":
             shown = {d for d in outcome.form_fields if d in BY_DEST}
-            if sorted(shown) != _form_for(world.scenario):
-                failures.append(
-                    f"the form of {world.scenario}.py shows {sorted(shown)}, not {_form_for(world.scenario)}"
-                )
+            wanted = form_fields_for(world.scenario)
+            if sorted(shown) != wanted:
+                failures.append(f"the form of {world.scenario}.py shows {sorted(shown)}, not {wanted}")
         for dest, probe in world.probes.items():
             option = BY_DEST[dest]
             if route == "web" and not option.in_web_ui:
