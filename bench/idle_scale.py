@@ -220,6 +220,9 @@ def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
         summary_path = Path(tempfile.mkdtemp()) / "summary.json"
         cmd = [sys.executable, "-m", "locust", "-f", __file__, "--headless"]
         cmd += ["--processes", str(args.processes), "-u", str(args.users), "-r", str(args.rate)]
+        # Start only once every worker is connected: Locust's default (one) gave the first worker
+        # every user while the others were still starting (EMFILE at 20,000 descriptors).
+        cmd += ["--expect-workers", str(args.processes), "--expect-workers-max-wait", "180"]
         cmd += [
             "-t",
             f"{args.run_time}s",
@@ -236,7 +239,11 @@ def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
         ticks = {s.pid: _cpu_ticks(s.pid) for s in servers if s.pid}
         hz = os.sysconf("SC_CLK_TCK")
         usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Locust's log goes to a file, read at the end: a pipe nobody reads for minutes fills up
+        # and blocks the master mid-run (then its workers look lost).
+        log_path = summary_path.with_name("locust.log")
+        log = log_path.open("w")
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
         last = time.monotonic()
         generator_ticks = 0
         while proc.poll() is None and time.monotonic() - started < args.run_time + 120:
@@ -270,7 +277,9 @@ def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        _, stderr = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        log.close()
+        stderr = log_path.read_text()
         usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         stats = [s.stats() for s in servers]
     finally:
@@ -341,6 +350,7 @@ def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
         "generator_cpu_s": round(generator_cpu, 1),
         "samples": samples,
         "verdict": "; ".join(verdict) or "all sessions held; no bottleneck seen",
+        "locust_log": str(log_path),
         "locust_stderr_tail": stderr[-1500:],
     }
 
