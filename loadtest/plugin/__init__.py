@@ -198,6 +198,7 @@ def build_summary(environment: Any) -> dict[str, Any]:
     return state.result if state.result is not None else run.build_summary(environment)
 
 
+distributed.cache_default_args()  # a worker's spawn messages cost a parser each otherwise
 events.init_command_line_parser.add_listener(_add_options)
 events.init.add_listener(_on_init)
 events.test_start.add_listener(_on_test_start)
