@@ -48,6 +48,8 @@ class SessionEnded(LoadtestError):
 
 
 _UNSET: Any = object()
+#: What a :class:`Reply` holds until it is answered (or its deadline passed).
+UNSET: Any = _UNSET
 
 
 class Reply:

@@ -4,19 +4,13 @@ The template to copy:
 
     locust -f scenarios/echo.py --headless -u 10 -r 10 -t 10s --ws-summary reports/echo.json
 
-With no --host the embedded target is started for the run.
+With no --host the embedded target is started for the run. The engine sends the requests: one in
+flight per session, the next 0.1 s after each reply (``traffic``); write ``@task`` methods for
+anything the traffic classes do not say.
 """
 
-from locust import constant, task
-
-from loadtest import WebSocketUser
+from loadtest import ClosedLoop, WebSocketUser
 
 
 class EchoUser(WebSocketUser):
-    wait_time = constant(0.1)
-
-    @task
-    def echo(self) -> None:
-        session = self.wait_open()
-        if session is not None:
-            session.request({"type": "echo", "payload": "hello"})
+    traffic = ClosedLoop(in_flight=1, pause_s=0.1, message={"type": "echo", "payload": "hello"})

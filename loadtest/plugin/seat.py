@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from loadtest.metrics.storm import Storm
     from loadtest.plugin.user import WebSocketUser
     from loadtest.session import Session
+    from loadtest.traffic import Loop
 
 
 class Seat:
@@ -34,6 +35,7 @@ class Seat:
         gave_up: True once it gave up reconnecting.
         lost_storm, lost_ns, lost_attempts: the storm its last loss belongs to, when it was lost
             and the attempts since (for the storm's recovery numbers).
+        loop: the traffic the engine sends on its session (a class with ``traffic``).
     """
 
     __slots__ = (
@@ -48,6 +50,7 @@ class Seat:
         "lost_storm",
         "lost_ns",
         "lost_attempts",
+        "loop",
     )
 
     def __init__(self, user: WebSocketUser, index: int) -> None:
@@ -62,6 +65,7 @@ class Seat:
         self.lost_storm: Storm | None = None
         self.lost_ns = 0
         self.lost_attempts = 0
+        self.loop: Loop | None = None  # the engine-driven traffic of its session, if the class has one
 
     def on_end(self, session: Session) -> None:
         """The seat's session ended (called by the session, from the hub or a greenlet)."""

@@ -39,6 +39,7 @@ from loadtest.plugin import rows as rows_module
 from loadtest.plugin.seat import Seat
 from loadtest.plugin.state import state_for
 from loadtest.session import Session
+from loadtest.traffic import Loop, Traffic, TrafficSource
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,11 @@ AUTH_CLOSE_GRACE_S = 0.5
 
 def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
+
+
+def _hold(user: User) -> None:
+    """The task of a class whose traffic the engine sends: hold the user, cost nothing."""
+    gevent.sleep(3600)
 
 
 #: Server closes that end a session the way it was meant to end; anything else is a Locust failure.
@@ -79,6 +85,9 @@ class WebSocketUser(User):
             ``"burst"``, ``"storm"``...): their ``--ws-*`` fields show in the web UI form.
         sessions_per_user: how many sessions each user holds (None: ``--ws-sessions-per-user``,
             default 1); ``ws`` and ``wait_open()`` are the first, ``sessions`` all open ones.
+        traffic: what the engine sends by itself on every session once it is open and working
+            (:mod:`loadtest.traffic`: a closed loop, bursts, a rate), or a function of the user
+            returning it; a class with traffic and no task gets one that only holds the user.
     """
 
     abstract = True
@@ -90,6 +99,12 @@ class WebSocketUser(User):
     default_max_attempts: ClassVar[int] = 0
     scenario_options: ClassVar[tuple[str, ...]] = ()
     sessions_per_user: ClassVar[int | None] = None
+    traffic: ClassVar[TrafficSource | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.traffic is not None and not cls.tasks:  # the engine sends: Locust needs a task still
+            cls.tasks = [_hold]
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -165,6 +180,9 @@ class WebSocketUser(User):
         self._stopping = True
         deadline = time.monotonic() + self.options.close_timeout_s
         seats = self._seats
+        for seat in seats:
+            if seat.loop is not None:  # nothing more is sent; what is in flight is the reader's
+                seat.loop.stop()
         for seat in seats:
             if seat.handshaking is not None:
                 seat.handshaking.wait(_left(deadline))
@@ -398,6 +416,16 @@ class WebSocketUser(User):
             self._lost(seat)
         seat.lifecycle = gevent.spawn(self._lifecycle, seat, session)
 
+    def _drive(self, seat: Seat, session: Session) -> None:
+        """Start the class's traffic on a session that is open and working (if it has any)."""
+        source = type(self).traffic
+        if source is None:
+            seat.loop = None
+            return
+        traffic = source if isinstance(source, Traffic) else source(self)
+        seat.loop = Loop(session, traffic)
+        seat.loop.start()
+
     def _open_seats(self) -> None:
         """Give every seat its first attempt, one after another (the opener greenlet).
 
@@ -452,6 +480,7 @@ class WebSocketUser(User):
                     seat.auth_failed = False
                     if self._after_open(seat, session) and session.is_open:
                         self._recovered(seat)  # back once the session is usable: authenticated, hooks run
+                        self._drive(seat, session)
                         if seat.index == 0:
                             self._open.set()
                         return  # open and working: from here on the engine reads it
