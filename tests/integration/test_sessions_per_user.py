@@ -80,6 +80,10 @@ def test_each_session_reconnects_on_its_own_and_counts_match_the_server(serve) -
     recorder = state_for(environment).recorder
     assert _wait(lambda: recorder.concurrent == USERS * SEATS, 5.0), recorder.concurrent
     assert _session_greenlets() == []  # every session open: none has a greenlet of its own
+    users = [g.args[0] for g in environment.runner.user_greenlets]  # type: ignore[union-attr]
+    assert len(users) == USERS and all(len(user.sessions) == SEATS for user in users)
+    # no finished greenlet kept either: the opener and each seat's lifecycle dropped their own
+    assert all(user._opener is None and all(s.lifecycle is None for s in user.seats) for user in users)
     gevent.sleep(0.8)  # server closes and reconnects meanwhile
     dropped = storms.drop_all(environment, 0)
     gevent.sleep(1.0)  # the storm's sessions come back
