@@ -30,7 +30,7 @@ import orjson
 from loadtest.engine import wheel
 from loadtest.errors import ConnectionEnded
 from loadtest.exchange import BINARY_MAGIC, UNSET, Reply, ReplyTimeout
-from loadtest.frames import OP_BINARY, OP_TEXT, encode_message
+from loadtest.frames import OP_BINARY, OP_TEXT, encode_frame, encode_message
 from loadtest.transport import ALL, NOTHING
 
 if TYPE_CHECKING:
@@ -140,7 +140,17 @@ class Loop:
     its user stops hands what is in flight to the session's reader.
     """
 
-    __slots__ = ("session", "traffic", "_pending", "_stopped", "_next_ns", "_interval_ns")
+    __slots__ = (
+        "session",
+        "traffic",
+        "_pending",
+        "_stopped",
+        "_next_ns",
+        "_interval_ns",
+        "_timeout_ns",
+        "_prefix",
+        "_opcode",
+    )
 
     def __init__(self, session: Session, traffic: Traffic) -> None:
         self.session = session
@@ -149,6 +159,15 @@ class Loop:
         self._stopped = False
         self._next_ns = 0  # the next burst's scheduled time (Bursts)
         self._interval_ns = int(traffic.interval_s * 1e9) if isinstance(traffic, Bursts) else 0
+        self._timeout_ns = int((traffic.timeout_s or session.options.reply_timeout_s) * 1e9)
+        template = traffic.message
+        self._opcode = OP_BINARY if isinstance(template, bytes) else OP_TEXT
+        # A JSON request is the template's JSON with the id spliced in before its closing brace
+        # (the bytes orjson.dumps({**template, "id": n}) gives, without a dict and a dump each).
+        self._prefix = b""
+        if isinstance(template, dict) and "id" not in template:
+            body = orjson.dumps(template)
+            self._prefix = body[:-1] + (b',"id":' if template else b'"id":')
 
     # -- starting and stopping ---------------------------------------------------------------
     def start(self) -> None:
@@ -242,18 +261,20 @@ class Loop:
             return
         traffic = self.traffic
         template = traffic.message
-        timeout_ns = int((traffic.timeout_s or session.options.reply_timeout_s) * 1e9)
+        timeout_ns = self._timeout_ns
+        prefix = self._prefix
         sent_ns = time.perf_counter_ns()
         deadlines = wheel()
         replies = session._replies
         payloads: list[bytes] = []
         ids: list[int] = []
-        binary = isinstance(template, bytes)
         for _ in range(count):
             reply = Driven(self, sent_ns, scheduled_ns)
             request_id = reply.request_id = replies.register(sent_ns, reply)
             ids.append(request_id)
-            if isinstance(template, bytes):
+            if prefix:
+                payload = prefix + b"%d}" % request_id
+            elif isinstance(template, bytes):
                 payload = BINARY_MAGIC + _BINARY_ID.pack(request_id) + template
             else:
                 payload = orjson.dumps({**template, "id": request_id})
@@ -261,12 +282,15 @@ class Loop:
             reply._key = deadlines.add(sent_ns + timeout_ns, reply)
             self._pending.add(reply)
             payloads.append(payload)
-        opcode = OP_BINARY if binary else OP_TEXT
+        opcode = self._opcode
         if batch > 1 and isinstance(template, dict) and count > 1:
             messages = [{**template, "id": request_id} for request_id in ids]
             payloads = [orjson.dumps(messages[i : i + batch]) for i in range(0, len(messages), batch)]
-        data = b"".join(encode_message(opcode, p, traffic.fragment_bytes) for p in payloads)
-        size = sum(len(p) for p in payloads)
+        if count == 1 and not traffic.fragment_bytes:  # the closed loop's case: one frame
+            data, size = encode_frame(opcode, payloads[0]), len(payloads[0])
+        else:
+            data = b"".join(encode_message(opcode, p, traffic.fragment_bytes) for p in payloads)
+            size = sum(len(p) for p in payloads)
         done = NOTHING
         if conn.writable_now() and session._interrupted is None:
             try:
