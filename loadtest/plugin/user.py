@@ -193,8 +193,9 @@ class WebSocketUser(User):
         else:  # every session's close under way at once, all within the one budget
             stopping = [gevent.spawn(s.stop, _left(deadline)) for s in self._started_sessions()]
             gevent.joinall(stopping, timeout=_left(deadline) + _KILL_WAIT_S)
-        # No greenlet outlives its user: the opener, lifecycles still opening, the dispatcher.
-        greenlets = [self._opener, self._dispatcher, *(seat.lifecycle for seat in seats)]
+        # No greenlet outlives its user: the opener first (it may hand a seat to a lifecycle of its
+        # own), then lifecycles still opening or backing off, then the on_message dispatcher.
+        greenlets = [self._opener, *(seat.lifecycle for seat in seats), self._dispatcher]
         for greenlet in greenlets:
             if greenlet is not None:
                 greenlet.kill(block=True, timeout=max(_left(deadline), _KILL_WAIT_S))
