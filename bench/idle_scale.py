@@ -160,10 +160,15 @@ def _cpu_s() -> float:
 
 
 def run_one(users: int, hold_s: float, rate: float) -> dict[str, Any]:
-    """Hold ``users`` heartbeat sessions in this process; return RSS and CPU per session."""
+    """Hold ``users`` heartbeat users (BENCH_SESSIONS_PER_USER sessions each) in this process.
+
+    Returns RSS and CPU per session.
+    """
     from locust.env import Environment
 
-    warning = scale.raise_nofile(scale.nofile_wanted(users))
+    seats = SESSIONS_PER_USER
+    sessions = users * seats
+    warning = scale.raise_nofile(scale.nofile_wanted(sessions + seats))
     with EmbeddedServer([]) as server:
         environment = Environment(user_classes=[HeartbeatUser], host=server.url)
         runner = environment.create_local_runner()
@@ -172,14 +177,14 @@ def run_one(users: int, hold_s: float, rate: float) -> dict[str, Any]:
         rec = state_for(environment).recorder
         runner.start(1, spawn_rate=1)
         deadline = time.monotonic() + 10
-        while rec.concurrent < 1 and time.monotonic() < deadline:
+        while rec.concurrent < seats and time.monotonic() < deadline:
             gevent.sleep(0.1)
         gc.collect()
         before = _rss_kib()
         started = time.monotonic()
         runner.start(users + 1, spawn_rate=rate)
         deadline = time.monotonic() + 180
-        while rec.concurrent < users + 1 and time.monotonic() < deadline:
+        while rec.concurrent < sessions + seats and time.monotonic() < deadline:
             gevent.sleep(0.5)
         ramp_s = time.monotonic() - started
         gc.collect()
@@ -193,15 +198,17 @@ def run_one(users: int, hold_s: float, rate: float) -> dict[str, Any]:
     return {
         "mode": "one",
         "users": users,
+        "sessions_per_user": seats,
+        "sessions": sessions,
         "heartbeat_s": HEARTBEAT_S,
         "nofile_warning": warning,
-        "open_before_hold": held0 - 1,
-        "open_after_hold": held - 1,
+        "open_before_hold": held0 - seats,
+        "open_after_hold": held - seats,
         "ramp_s": round(ramp_s, 1),
         "rss_before_mib": round(before / 1024, 1),
         "rss_after_mib": round(after / 1024, 1),
-        "kib_per_session": round((after - before) / users, 2),
-        "cpu_s_per_1000_sessions_per_s": round(idle_cpu / hold_s / (users / 1000), 5),
+        "kib_per_session": round((after - before) / sessions, 2),
+        "cpu_s_per_1000_sessions_per_s": round(idle_cpu / hold_s / (sessions / 1000), 5),
         "server_sessions_opened": stats["sessions"]["opened"],
     }
 
