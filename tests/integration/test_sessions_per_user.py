@@ -165,3 +165,39 @@ def test_heartbeat_idle_beats_on_every_session(serve) -> None:
     assert beats + s["errors"]["outstanding_at_end"] == s["messages"]["sent"]
     assert environment.stats.get("heartbeat", "WS").num_requests == beats
     assert s["errors"]["reply_timeouts"] == 0 and s["closes"]["abnormal"] == 0
+
+
+def test_a_missing_heartbeat_answer_declares_that_session_dead_and_it_reconnects(serve) -> None:
+    server = serve("--read-delay", "0.5")  # every answer comes 0.5 s late: past the 0.2 s timeout
+    parsed = argparse.Namespace(ws_heartbeat_interval=0.3, ws_heartbeat_kind="app", ws_pong_timeout=0.2)
+
+    opens: list[int] = []  # the seat of every session opened
+
+    class Idle(WebSocketUser):
+        sessions_per_user = SEATS
+        backoff = FAST
+
+        def wait_time(self) -> float:
+            return scenario.heartbeat_wait(self)
+
+        def on_session_open(self, session: Any) -> None:
+            opens.extend(seat.index for seat in self.seats if seat.ws is session)
+
+        @task
+        def beat(self) -> None:
+            scenario.heartbeat(self)
+
+    environment = _start(Idle, server.url, 1, parsed)
+    recorder = state_for(environment).recorder
+    assert _wait(lambda: recorder.concurrent == SEATS, 5.0), recorder.concurrent
+    _wait(lambda: all(opens.count(index) >= 2 for index in range(SEATS)), 5.0)
+    s = _stop(environment)
+    stats = settled_stats(server)
+    # every seat's session was declared dead (a beat unanswered) and the seat reconnected by itself
+    assert all(opens.count(index) >= 2 for index in range(SEATS)), opens
+    dead = s["closes"]["abnormal_reasons"].get("dead", 0)
+    assert dead >= SEATS and s["errors"]["reply_timeouts"] >= dead  # each dead one had a timed-out beat
+    assert s["closes"]["abnormal"] == stats["closes"]["abnormal"] == dead
+    assert s["sessions"]["opened"] == stats["sessions"]["opened"] >= SEATS + dead  # each came back
+    failures = environment.stats.get("heartbeat", "WS").num_failures
+    assert failures == s["errors"]["reply_timeouts"] and s["ping_rtt_ms"]["count"] == 0
