@@ -15,9 +15,12 @@ from loadtest.metrics.backoff import Backoff
 if TYPE_CHECKING:
     from loadtest.plugin.user import WebSocketUser
     from loadtest.session import Session
+    from loadtest.traffic import Bursts, ClosedLoop
 
 __all__ = [
     "Backoff",
+    "Bursts",
+    "ClosedLoop",
     "ConfigError",
     "ConnectionEnded",
     "HandshakeFailure",
@@ -38,4 +41,8 @@ def __getattr__(name: str) -> Any:
         from loadtest.session import Session
 
         return Session
+    if name in ("ClosedLoop", "Bursts"):  # they drive sessions: gevent, never in the target's process
+        from loadtest import traffic
+
+        return getattr(traffic, name)
     raise AttributeError(f"module 'loadtest' has no attribute {name!r}")

@@ -64,11 +64,14 @@ class Wheel:
     def add(self, deadline_ns: int, item: Expiring) -> int:
         """Register ``item`` to expire at ``deadline_ns``; return its bucket key (for :meth:`discard`)."""
         key = -(-deadline_ns // _TICK_NS)  # the first tick at or after the deadline
+        if not self._buckets:
+            # (never backwards: an item expiring in _tick may add, and the tick has moved on)
+            self._next = max(self._next, time.perf_counter_ns() // _TICK_NS)
+            self._timer.start(self._tick)
+        if key < self._next:  # already past (the rest of a burst whose first reply timed out):
+            key = self._next  # the next tick expires it; a bucket before _next is never visited
         bucket = self._buckets.get(key)
         if bucket is None:
-            if not self._buckets:
-                self._next = time.perf_counter_ns() // _TICK_NS
-                self._timer.start(self._tick)
             bucket = self._buckets[key] = set()
         bucket.add(item)
         return key
@@ -88,6 +91,9 @@ class Wheel:
         while key <= now and buckets:
             bucket = buckets.pop(key, None)
             key += 1
+            # An expiring item wakes its requester, which may add a deadline (already past, the
+            # next request of a burst) before this loop goes on: it must land at key or later.
+            self._next = key
             if bucket:
                 for item in bucket:
                     item.expire()

@@ -48,6 +48,8 @@ class SessionEnded(LoadtestError):
 
 
 _UNSET: Any = object()
+#: What a :class:`Reply` holds until it is answered (or its deadline passed).
+UNSET: Any = _UNSET
 
 
 class Reply:
@@ -361,6 +363,16 @@ class Exchanges:
 
     def ping(self, *, name: str = "ping", timeout_s: float | None = None) -> float | None:
         """Send a protocol ping and wait for its pong; return the RTT in ms or None on failure."""
+        started = self._begin_ping(name)
+        if started is None:
+            return None
+        item, sent_ns = started
+        deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
+        rtt_ms: float | None = self._await(name, item, sent_ns, deadline_ns, "ping_timeouts")
+        return rtt_ms
+
+    def _begin_ping(self, name: str) -> tuple[tuple[int, Reply, int], int] | None:
+        """Write a protocol ping; return its pending item and send time, or None (recorded)."""
         if not self.is_open:
             self.recorder.count("send_on_closed")
             return None
@@ -376,9 +388,30 @@ class Exchanges:
             self._replies.forget(ping_id)
             self._fail(name, sent_ns, SessionEnded("the session ended before the ping was sent"))
             return None
-        deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
-        rtt_ms: float | None = self._await(name, (ping_id, waiter, 0), sent_ns, deadline_ns, "ping_timeouts")
-        return rtt_ms
+        return (ping_id, waiter, 0), sent_ns
+
+    def _begin_request(self, message: dict[str, Any], name: str) -> tuple[tuple[int, Reply, int], int] | None:
+        """Write a JSON request whose RTT is a ping's; return its pending item and send time, or None."""
+        if not self.is_open:
+            self.recorder.count("send_on_closed")
+            return None
+        waiter = Reply(ping=True)
+        sent_ns = time.perf_counter_ns()
+        request_id = self._replies.register(sent_ns, waiter)
+        message["id"] = request_id
+        payload = orjson.dumps(message)
+        item = (request_id, waiter, len(payload))
+        try:
+            written = self._write_encoded(self._encode(OP_TEXT, payload))
+        except BaseException:  # the requester was stopped mid-send
+            self._abandon_sending(name, [item], sent_ns)
+            raise
+        if written is None:
+            self._replies.forget(request_id)
+            self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
+            return None
+        self.recorder.on_send(len(payload), *written)
+        return item, sent_ns
 
     def _fail(self, name: str, started_ns: int, exc: BaseException) -> None:
         self.on_request(name, (time.perf_counter_ns() - started_ns) / 1e6, 0, exc)
@@ -457,3 +490,48 @@ class Exchanges:
             return  # an unsolicited pong: a heartbeat the server may send (RFC 6455 §5.5.3)
         if not self._match(_BINARY_ID.unpack_from(data, 1)[0], None, now_ns):
             self.recorder.count("uncorrelated")  # the pong of a ping that timed out
+
+
+def heartbeat_each(
+    sessions: list[Any], *, name: str = "heartbeat", timeout_s: float, kind: str = "protocol"
+) -> list[bool]:
+    """Send a heartbeat on every session at once, then wait for every answer; say which came.
+
+    ``kind``: ``protocol`` (a ping frame, its pong matched; ``ping_timeouts``) or ``app``
+    (``{"type": "ping"}`` matched by its id; ``reply_timeouts``); either way the RTT goes to
+    ``ping_rtt_ms`` and each is one Locust request under ``name``, as :meth:`Exchanges.ping` and
+    ``request(..., ping=True)`` record them. Each answer has its own deadline, ``timeout_s`` after
+    its own send. A requester stopped meanwhile hands every heartbeat still awaited to its
+    session's reader (see :meth:`Exchanges._abandon`), so each ends exactly once.
+    """
+    counter = "ping_timeouts" if kind == "protocol" else "reply_timeouts"
+    started: list[tuple[Any, tuple[int, Reply, int], int] | None] = []
+    try:
+        for session in sessions:
+            begun = (
+                session._begin_ping(name)
+                if kind == "protocol"
+                else session._begin_request({"type": "ping"}, name)
+            )
+            started.append(None if begun is None else (session, *begun))
+    except BaseException:  # stopped while writing: those written whole are awaited by their readers
+        for entry in started:
+            if entry is not None:
+                entry[0]._abandon(name, entry[1], entry[2])
+        raise
+    timeout_ns = int(timeout_s * 1e9)
+    answered: list[bool] = []
+    try:
+        for entry in started:
+            if entry is None:
+                answered.append(False)
+                continue
+            session, item, sent_ns = entry
+            answer = session._await(name, item, sent_ns, sent_ns + timeout_ns, counter)
+            answered.append(answer is not None)
+    except BaseException:  # stopped while waiting: _await settled its own, then the rest
+        for entry in started[len(answered) + 1 :]:
+            if entry is not None:
+                entry[0]._abandon(name, entry[1], entry[2])
+        raise
+    return answered

@@ -18,19 +18,17 @@ table says why not, a field of the web UI form. ``scope`` says where an option t
 Scenario options belong to a ``group``; a user class that uses a group declares it in its
 ``scenario_options`` class attribute, and the web UI form shows only the groups of the loaded
 user classes. The table is also what ``loadtest options`` prints and what the option-route
-test iterates over.
+test iterates over; :mod:`loadtest.option_values` builds what a run uses from the parsed values.
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest.config import COMPRESSION_MODES, TOKEN_MODES, SessionOptions
-from loadtest.errors import ConfigError
-from loadtest.metrics.backoff import STRATEGIES, Backoff
+from loadtest.config import COMPRESSION_MODES, TOKEN_MODES
+from loadtest.metrics.backoff import STRATEGIES
 
 #: Groups always shown; every other group is a scenario's and is declared by its user class.
 CORE_GROUPS = ("session", "reconnect", "output")
@@ -182,6 +180,13 @@ OPTIONS: tuple[Option, ...] = (
         "",
         scope="worker",
         metavar="ADDRS",
+    ),
+    Option(
+        "--ws-sessions-per-user",
+        "Sessions each user holds, each reconnecting on its own (a class's sessions_per_user wins).",
+        1,
+        int,
+        metavar="N",
     ),
     # -- reconnects ----------------------------------------------------------------------------
     Option(
@@ -539,92 +544,3 @@ def undeclared_in_use(parsed: Any, user_classes: Iterable[type]) -> list[Option]
         and option.group not in groups
         and getattr(parsed, option.dest, option.default) != option.default
     ]
-
-
-# -- building option objects -------------------------------------------------------------------
-def _pairs(values: list[str], sep: str, what: str, example: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for value in values:
-        name, found, rest = value.partition(sep)
-        if not found or not name.strip():
-            raise ConfigError(f"{what} {value.split(sep)[0]!r}... is malformed: write it as {example}")
-        out[name.strip()] = rest.strip()
-    return out
-
-
-def session_options(options: Any) -> SessionOptions:
-    """Build :class:`SessionOptions` from parsed Locust options (raises ConfigError)."""
-    headers = _pairs(options.ws_header, ":", "header", "'Name: value'")
-    return SessionOptions(
-        connect_timeout_s=options.ws_connect_timeout,
-        reply_timeout_s=options.ws_reply_timeout,
-        send_timeout_s=options.ws_send_timeout,
-        close_timeout_s=options.ws_close_timeout,
-        headers=headers,
-        origin=options.ws_origin or None,
-        subprotocols=tuple(p.strip() for p in options.ws_subprotocol.split(",") if p.strip()),
-        cookies=_pairs(options.ws_cookie, "=", "cookie", "name=value"),
-        token=options.ws_token or None,
-        token_mode=options.ws_token_mode,
-        ca_file=options.ws_ca_file or None,
-        client_cert=options.ws_client_cert or None,
-        client_key=options.ws_client_key or None,
-        insecure=options.ws_insecure,
-        sndbuf_bytes=options.ws_sndbuf,
-        backpressure_threshold_bytes=options.ws_backpressure_threshold,
-        max_message_bytes=options.ws_max_message_bytes,
-        compression=options.ws_compression,
-    )
-
-
-def backoff(options: Any) -> Backoff:
-    """Build the reconnect :class:`Backoff` from parsed Locust options."""
-    return Backoff(
-        strategy=options.ws_reconnect,
-        base_s=options.ws_reconnect_base,
-        cap_s=options.ws_reconnect_cap,
-        max_attempts=options.ws_reconnect_max_attempts,
-    )
-
-
-def embedded_args(options: Any) -> list[str]:
-    """Return the embedded server's extra arguments."""
-    try:
-        return shlex.split(options.ws_embedded_args or "")
-    except ValueError as exc:
-        raise ConfigError(f"--ws-embedded-args cannot be split into arguments: {exc}") from exc
-
-
-def redact_args(args: list[str]) -> str:
-    """Return the embedded target's arguments for people, with its ``--token`` value hidden."""
-    shown: list[str] = []
-    for arg in args:
-        if shown and shown[-1] == "--token":
-            arg = "***"
-        elif arg.startswith("--token="):
-            arg = "--token=***"
-        shown.append(arg)
-    return " ".join(shown)
-
-
-def shown_values(parsed: Any) -> dict[str, Any]:
-    """Return the options set away from their defaults, as a summary may show them: no secret."""
-    shown: dict[str, Any] = {}
-    for dest, value in explicit(parsed).items():
-        if BY_DEST[dest].secret:
-            value = "***"
-        elif dest == "ws_embedded_args":
-            value = redact_args(embedded_args(parsed))
-        elif dest in ("ws_header", "ws_cookie"):  # names only: the values can be credentials
-            value = [
-                str(item).split(":" if dest == "ws_header" else "=")[0].strip() + " (set)" for item in value
-            ]
-        shown[dest] = value
-    return shown
-
-
-def positive(value: float, name: str) -> float:
-    """Return ``value`` if it is a positive number of seconds."""
-    if value <= 0:
-        raise ConfigError(f"{name} must be a positive number of seconds, not {value:g}")
-    return value

@@ -7,9 +7,9 @@
 Every message is a request matched to its echo. rtt_scheduled_ms is measured from each burst's
 scheduled send time (a stalled sender cannot hide its own delay), rtt_ms from the actual send;
 throughput, send-queue bytes, send stall time and threshold crossings are in the summary.
+The engine sends the bursts (``traffic``): a burst goes at its scheduled time once every reply of
+the previous one is in.
 """
-
-from locust import constant, task
 
 from loadtest import WebSocketUser
 from loadtest.plugin import scenario
@@ -17,9 +17,4 @@ from loadtest.plugin import scenario
 
 class BurstUser(WebSocketUser):
     scenario_options = ("burst", "message")  # its --ws-* options show in the web UI form
-    wait_time = constant(0)  # the schedule paces the bursts
-    schedule: scenario.Schedule | None = None
-
-    @task
-    def burst(self) -> None:
-        self.schedule = scenario.burst(self, self.schedule)
+    traffic = scenario.burst_traffic  # the engine sends the bursts, on their schedule

@@ -6,7 +6,8 @@
 Reports pong RTT (ping_rtt_ms), sessions declared dead when a pong is missing (closes.abnormal_reasons.dead),
 and the lifetime and idle age at the end of every session (session_ends); sessions that all die
 at one idle age are named as a likely proxy or load-balancer idle timeout (idle_timeout_suspects).
---ws-heartbeat-interval 0 turns heartbeats off: the sessions just idle.
+--ws-heartbeat-interval 0 turns heartbeats off: the sessions just idle. --ws-sessions-per-user N
+gives each user N sessions, all beating at once (a soak of many sessions, few Locust users).
 """
 
 from locust import task

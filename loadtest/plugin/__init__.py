@@ -14,6 +14,7 @@ from typing import Any
 import gevent
 from locust import events
 
+from loadtest import option_values
 from loadtest import options as ws_options
 from loadtest.config import validate_target_url
 from loadtest.engine import LoopLag
@@ -50,7 +51,7 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     worker = distributed.is_worker(environment)
     try:
         run_settings = settings.from_parsed(parsed, outputs=not worker)
-        embedded_args = ws_options.embedded_args(parsed)
+        embedded_args = option_values.embedded_args(parsed)
         if environment.host:
             validate_target_url(environment.host)
         unknown = ws_options.unknown_groups(loaded_user_classes(environment))
@@ -114,7 +115,9 @@ def _raise_open_files(environment: Any) -> None:
     if distributed.is_worker(environment):  # a worker does not know its share of -u: take all it may
         wanted = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     else:
-        wanted = scale.nofile_wanted(int(getattr(environment.parsed_options, "num_users", None) or 0))
+        parsed = environment.parsed_options
+        users = int(getattr(parsed, "num_users", None) or 0)
+        wanted = scale.nofile_wanted(users * max(1, int(getattr(parsed, "ws_sessions_per_user", 1) or 1)))
     warning = scale.raise_nofile(wanted)
     if warning:
         logger.warning(warning)
@@ -144,7 +147,7 @@ def _start_embedded(environment: Any, state: PluginState, args: list[str]) -> No
         return
     state.embedded = server
     environment.host = server.url
-    extra = f" with {ws_options.redact_args(args)}" if args else ""
+    extra = f" with {option_values.redact_args(args)}" if args else ""
     logger.info(
         "No --host given: started the embedded target at %s%s; it stops when the run ends", server.url, extra
     )
@@ -195,6 +198,7 @@ def build_summary(environment: Any) -> dict[str, Any]:
     return state.result if state.result is not None else run.build_summary(environment)
 
 
+distributed.cache_default_args()  # a worker's spawn messages cost a parser each otherwise
 events.init_command_line_parser.add_listener(_add_options)
 events.init.add_listener(_on_init)
 events.test_start.add_listener(_on_test_start)

@@ -13,6 +13,12 @@ reset), start their own numbers over, and tag every delta with it; the master dr
 an older generation, so numbers recorded before a reset never leak into the numbers after it.
 On a reset the worker also drops Locust's own unreported statistics, which Locust itself would
 otherwise add to the master's fresh ones up to one report interval later.
+
+Spawn messages: Locust 2.47's worker filters the master's options with
+``argument_parser.default_args_dict()`` once per option of every spawn message, and that call
+builds and runs Locust's whole argument parser: during a ramp (a spawn message per step) a
+worker spent ~70% of its time there (py-spy), its loop lagged up to ~0.9 s and workers missed
+heartbeats and were declared lost. :func:`cache_default_args` computes it once per process.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import time
 from typing import Any
 
 import gevent
+from locust import argument_parser
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadtest.plugin.state import PluginState, state_for
@@ -39,6 +46,26 @@ MSG_RESET = "loadtest_reset"
 FINAL_WAIT_S = 10.0
 #: The attribute of Locust's parsed options that carries the generation to the workers.
 GENERATION_OPTION = "loadtest_generation"
+
+
+def cache_default_args() -> None:
+    """Make Locust's ``default_args_dict()`` build its parser once per process (idempotent).
+
+    Its value depends only on Locust's own options and this process's environment, neither of
+    which changes while the process runs; callers only read it.
+    """
+    original = argument_parser.default_args_dict
+    if getattr(original, "loadtest_cached", False):
+        return
+    cached: dict[str, Any] = {}
+
+    def default_args_dict() -> dict[str, Any]:
+        if not cached:
+            cached.update(original())
+        return cached
+
+    default_args_dict.loadtest_cached = True  # type: ignore[attr-defined]
+    argument_parser.default_args_dict = default_args_dict
 
 
 def is_worker(environment: Any) -> bool:

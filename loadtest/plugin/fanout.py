@@ -72,6 +72,7 @@ class FanoutPublisher(WebSocketUser):
     fanout_role: ClassVar[str] = "publisher"
     scenario_options = ("fanout",)
     protocol: ClassVar[PubSubProtocol] = PubSubProtocol()
+    sessions_per_user: ClassVar[int | None] = 1  # its stamps and subscription are one session's
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -146,6 +147,7 @@ class FanoutSubscriber(WebSocketUser):
     fanout_role: ClassVar[str] = "subscriber"
     scenario_options = ("fanout",)
     protocol: ClassVar[PubSubProtocol] = PubSubProtocol()
+    sessions_per_user: ClassVar[int | None] = 1  # its stamps and subscription are one session's
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)

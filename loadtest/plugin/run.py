@@ -26,7 +26,7 @@ from typing import Any
 import gevent
 from locust.runners import WORKER_REPORT_INTERVAL
 
-from loadtest import options as ws_options
+from loadtest import option_values
 from loadtest.config import redact_url
 from loadtest.errors import ConfigError
 from loadtest.metrics import storm
@@ -236,7 +236,7 @@ def build_summary(environment: Any) -> dict[str, Any]:
 
 def _run_section(environment: Any, state: PluginState) -> dict[str, Any]:
     parsed = environment.parsed_options
-    shown = ws_options.shown_values(parsed) if parsed is not None and hasattr(parsed, "ws_summary") else {}
+    shown = option_values.shown_values(parsed) if parsed is not None and hasattr(parsed, "ws_summary") else {}
     return {
         "index": state.run_index,
         "started_at": round(state.started_at, 3),

@@ -11,7 +11,9 @@ from typing import Any
 
 import gevent
 
+from loadtest.exchange import heartbeat_each
 from loadtest.plugin.user import WebSocketUser
+from loadtest.traffic import Bursts
 
 BATCH_MAX = 10  # the guide's batcher: flush at 10 messages...
 BATCH_WINDOW_S = 0.1  # ...or 100 ms
@@ -30,13 +32,25 @@ def heartbeat_wait(user: WebSocketUser) -> float:
 
 
 def heartbeat(user: WebSocketUser) -> float | None:
-    """Send one heartbeat; a missing pong declares the session dead (half-open) and it reconnects."""
+    """Send one heartbeat; a missing pong declares the session dead (half-open) and it reconnects.
+
+    A user holding several sessions beats on every open one at once and waits for all the
+    answers together (:func:`loadtest.exchange.heartbeat_each`); it returns None then.
+    """
     if float(option(user, "ws_heartbeat_interval", 30.0)) <= 0:
+        return None
+    timeout_s = float(option(user, "ws_pong_timeout", 10.0))
+    if len(user.seats) > 1:
+        beating = user.sessions
+        kind = str(option(user, "ws_heartbeat_kind", "protocol"))
+        answered = heartbeat_each(beating, name="heartbeat", timeout_s=timeout_s, kind=kind)
+        for one, came in zip(beating, answered, strict=True):
+            if not came and one.is_open:
+                one.declare_dead("dead")
         return None
     session = user.wait_open()
     if session is None:
         return None
-    timeout_s = float(option(user, "ws_pong_timeout", 10.0))
     if option(user, "ws_heartbeat_kind", "protocol") == "app":
         rtt_ms = session.request({"type": "ping"}, name="heartbeat", timeout_s=timeout_s, ping=True)
     else:
@@ -68,8 +82,39 @@ class Schedule:
         return scheduled
 
 
+def burst_traffic(user: WebSocketUser) -> Bursts:
+    """Return burst_send's traffic from the ``--ws-burst-*`` options (read at each session's open).
+
+    The same messages, sizes, schedule and batching as :func:`burst`, sent by the engine.
+    """
+    size = max(1, int(option(user, "ws_burst_size", 10)))
+    interval_s = float(option(user, "ws_burst_interval", 1.0))
+    rate = float(option(user, "ws_rate", 0.0))
+    batch = bool(option(user, "ws_batch", False))
+    if rate > 0:  # a steady rate: one message per slot, or the batcher's groups of <=10 within 100 ms
+        size = max(1, min(BATCH_MAX, int(rate * BATCH_WINDOW_S))) if batch else 1
+        interval_s = size / rate
+    message_bytes = max(1, int(option(user, "ws_message_size", 64)))
+    message: dict[str, Any] | bytes
+    if option(user, "ws_binary", False):
+        message = b"x" * message_bytes
+    else:
+        message = {"type": "echo", "p": "x" * max(0, message_bytes - 30)}  # ~30 bytes of JSON around it
+    return Bursts(
+        size=size,
+        interval_s=interval_s,
+        batch=BATCH_MAX if batch else 0,
+        message=message,
+        name="burst",
+        fragment_bytes=int(option(user, "ws_fragment_size", 0)),
+    )
+
+
 def burst(user: WebSocketUser, schedule: Schedule | None) -> Schedule:
-    """Send one burst at its scheduled time and wait for its replies; return the schedule."""
+    """Send one burst at its scheduled time and wait for its replies; return the schedule.
+
+    The task-loop form of :func:`burst_traffic` (burst_send uses the engine-driven one).
+    """
     size = max(1, int(option(user, "ws_burst_size", 10)))
     interval_s = float(option(user, "ws_burst_interval", 1.0))
     rate = float(option(user, "ws_rate", 0.0))

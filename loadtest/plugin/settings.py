@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest import options as ws_options
+from loadtest import option_values
 from loadtest.config import SessionOptions, check_tls_files
 from loadtest.errors import ConfigError
 from loadtest.metrics.backoff import Backoff
@@ -40,6 +40,7 @@ class RunSettings:
     baseline: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     regressions: tuple[Rule, ...] = ()
     request_events: bool = False  # one Locust request event per request instead of batched rows
+    sessions_per_user: int = 1  # unless a user class says otherwise (its sessions_per_user)
 
 
 def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
@@ -52,7 +53,7 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
     Raises:
         ConfigError: the first unusable value, saying how to fix it.
     """
-    session = ws_options.session_options(parsed)
+    session = option_values.session_options(parsed)
     check_tls_files(session)
     if getattr(parsed, "ws_har_speed", 1.0) < 0:
         raise ConfigError("--ws-har-speed must be 0 (no waits) or a positive factor, e.g. 2: twice as fast")
@@ -60,18 +61,19 @@ def from_parsed(parsed: Any, *, outputs: bool = True) -> RunSettings:
     protocol_options.check(parsed)
     settings = RunSettings(
         session_options=session,
-        backoff=ws_options.backoff(parsed),
+        backoff=option_values.backoff(parsed),
         source_ips=SourceIPs.parse(parsed.ws_source_ips),
         checks=tuple(checks.parse(text) for text in parsed.ws_check if text.strip()),
         summary_path=parsed.ws_summary,
         report_path=parsed.ws_report,
         junit_path=parsed.ws_junit,
         csv_prefix=getattr(parsed, "csv_prefix", None) or "",
-        sample_interval_s=ws_options.positive(parsed.ws_sample_interval, "--ws-sample-interval"),
+        sample_interval_s=option_values.positive(parsed.ws_sample_interval, "--ws-sample-interval"),
         baseline_path=parsed.ws_baseline,
         baseline=baseline.load(parsed.ws_baseline) if parsed.ws_baseline else None,
         regressions=tuple(baseline.parse_rule(text) for text in parsed.ws_regression if text.strip()),
         request_events=bool(getattr(parsed, "ws_request_events", False)),
+        sessions_per_user=_sessions_per_user(parsed),
     )
     if settings.regressions and not settings.baseline_path:
         raise ConfigError("--ws-regression compares with a baseline: give --ws-baseline PREVIOUS.json too")
@@ -123,3 +125,10 @@ def check_writable(path: str, flag: str) -> None:
         raise ConfigError(
             f"{flag} {path!r} is not writable by this user: pick another path or fix its permissions"
         )
+
+
+def _sessions_per_user(parsed: Any) -> int:
+    count = int(getattr(parsed, "ws_sessions_per_user", 1))
+    if count < 1:
+        raise ConfigError(f"--ws-sessions-per-user must be 1 or more (sessions each user holds), not {count}")
+    return count

@@ -84,6 +84,7 @@ class ProtocolUser(WebSocketUser):
     abstract = True
     protocol: ClassVar[str] = ""
     embedded_dialect: ClassVar[str] = ""
+    sessions_per_user: ClassVar[int | None] = 1  # its protocol state is one session's
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)

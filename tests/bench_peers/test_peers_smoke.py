@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_bench(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     result_path = tmp_path / "peers.json"
-    argv = [sys.executable, "-m", "bench.peers", "--quick", "--workloads", "a", "--peers", "ours,floor"]
+    argv = [sys.executable, "-m", "bench.peers", "--quick", "--workloads", "a,al", "--peers", "ours,floor"]
     argv += ["--json", str(result_path), "--logs", str(tmp_path / "logs"), *options]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=120 * UNIT_S, cwd=ROOT)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -30,17 +30,21 @@ def run_bench(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProces
 
 
 def check(run: subprocess.CompletedProcess[str], result: dict[str, Any]) -> None:
-    samples = {sample["peer"]: sample for sample in result["samples"]}
-    assert sorted(samples) == ["floor", "ours"]
+    samples = {(sample["workload"], sample["peer"]): sample for sample in result["samples"]}
+    assert sorted(samples) == [("a", "floor"), ("a", "ours"), ("al", "floor"), ("al", "ours")]
     for sample in samples.values():
         assert sample["error"] == ""
         assert sample["messages"] > 0 and sample["cpu_us"] > 0 and sample["sessions"] == 100
         assert sample["metrics"]["cpu_us_per_rt"] == sample["cpu_us"] / sample["messages"]
-    rows = [line for line in run.stdout.splitlines() if line.startswith("A  100 sessions, 1 in flight")]
-    assert len(rows) == 1, run.stdout
-    ours, floor, ratio = rows[0].split()[-3:]
-    assert float(ours) > 0 and float(floor) > 0 and ratio.endswith("x") and float(ratio[:-1]) > 0
+    lines = run.stdout.splitlines()
+    for driven in (False, True):  # A (a @task), then AL (the engine-driven loop)
+        title = "A  100 sessions, 1 in flight"
+        rows = [line for line in lines if line.startswith(title) and ("engine-driven" in line) == driven]
+        assert len(rows) == 1, run.stdout
+        ours, floor, ratio = rows[0].split()[-3:]
+        assert float(ours) > 0 and float(floor) > 0 and ratio.endswith("x") and float(ratio[:-1]) > 0
     assert "CPU per round trip <= 1.5x k6: not measured in this run" in run.stdout
+    assert "engine-driven closed loop (one in flight): CPU per round trip <= 2.0x floor: " in run.stdout
 
 
 def test_quick_run_with_the_websockets_target(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ def _refused(proc: subprocess.CompletedProcess[str], sentence: str) -> None:
         (["--host", "ws://[::1/"], "is not a valid URL (Invalid IPv6 URL)"),
         (["--ws-check", "rtt_ms.p98<1"], "nearest valid: rtt_ms.p99"),
         (["--ws-publishers", "0"], "--ws-publishers must be 1 or more"),
+        (["--ws-sessions-per-user", "0"], "--ws-sessions-per-user must be 1 or more"),
         (["--ws-check", "fanout.los==0"], "nearest valid: fanout.lost"),
     ],
 )

@@ -90,18 +90,19 @@ def _publish_rate(o: Outcome) -> float:
     """Return the messages per second each publisher sent, from the barrier to the end of the run."""
     publishing_s = _s(o)["duration_s"] - _fan(o)["barrier"]["started_s"]
     assert publishing_s >= 0.5, f"publishing started {_fan(o)['barrier']['started_s']} s into the run"
-    rate: float = _fan(o)["published"] / _fan(o)["publishers"] / publishing_s
-    return rate
+    return float(_fan(o)["published"] / _fan(o)["publishers"] / publishing_s)
 
 
 def _proto(o: Outcome, protocol: str) -> dict[str, Any]:
-    counts: dict[str, Any] = _s(o)["protocols"][protocol]
-    return counts
+    return dict(_s(o)["protocols"][protocol])
 
 
 def _points(o: Outcome) -> int:
-    points: int = _s(o)["run"]["points"]
-    return points
+    return int(_s(o)["run"]["points"])
+
+
+def _peaks(o: Outcome) -> tuple[int, int]:
+    return _srv(o)["sessions"]["peak_concurrent"], _s(o)["sessions"]["peak_concurrent"]
 
 
 def _deflated(o: Outcome) -> bool:
@@ -227,11 +228,14 @@ def worlds(tmp: Path, chain: Chain) -> list[World]:
                 "ws_reconnect_base": Probe(0.2, lambda o: _expect(199 <= _delay_ms(o)["p50"] <= 201, o)),
             },
         ),
-        World(
+        World(  # 2 users x 3 sessions, all open at once: the target's peak and ours
             "reply",
             "echo",
             ["--read-delay", "0.6"],
-            {"ws_reply_timeout": Probe(0.2, lambda o: _expect(_s(o)["errors"]["reply_timeouts"] >= 2, o))},
+            {
+                "ws_reply_timeout": Probe(0.2, lambda o: _expect(_s(o)["errors"]["reply_timeouts"] >= 2, o)),
+                "ws_sessions_per_user": Probe(3, lambda o: _expect(_peaks(o) == (6, 6), o)),
+            },
         ),
         World(
             "close",

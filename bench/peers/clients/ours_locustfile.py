@@ -4,9 +4,12 @@
 
 The class on the command line picks the workload (see bench/peers/workloads.py): ``Echo`` (A,
 ``session.request``), ``EchoBurst`` (A10, ``session.request_burst`` of BENCH_IN_FLIGHT),
-``Idle`` (B, ``session.ping`` every BENCH_PING_INTERVAL_S) and ``Handshake`` (C: one
+``EchoLoop`` (AL: ``traffic = ClosedLoop(in_flight=1)``, the engine sends the next request from
+the reply's read callback), ``Idle`` (B, ``session.ping`` every BENCH_PING_INTERVAL_S) and
+``Handshake`` (C: one
 ``session.request``, ``session.close``, and the user reconnects at once). Only the public API
-(``loadtest.WebSocketUser``, ``loadtest.Backoff``, ``Session.request/request_burst/ping/close``),
+(``loadtest.WebSocketUser``, ``loadtest.Backoff``, ``loadtest.ClosedLoop``,
+``Session.request/request_burst/ping/close``),
 so this file keeps measuring the engine whatever is rewritten under it.
 """
 
@@ -16,7 +19,7 @@ import os
 
 from locust import constant, task
 
-from loadtest import Backoff, WebSocketUser
+from loadtest import Backoff, ClosedLoop, WebSocketUser
 
 PAYLOAD = "0123456789abcdef"
 IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "10"))
@@ -33,6 +36,12 @@ class Echo(WebSocketUser):
         session = self.wait_open()
         if session is not None:
             session.request({"type": "echo", "payload": PAYLOAD})
+
+
+class EchoLoop(WebSocketUser):
+    """AL: one request in flight, sent by the engine: no task, no switch per round trip."""
+
+    traffic = ClosedLoop(in_flight=1, message={"type": "echo", "payload": PAYLOAD})
 
 
 class EchoBurst(WebSocketUser):
