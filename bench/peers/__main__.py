@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="a smoke run: short windows, 200 idle sessions, 1 repeat"
     )
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated: ours,k6,naive,floor")
-    parser.add_argument("--workloads", default="a,al,a10,b,c", help="comma-separated: a,al,a10,b,c")
+    parser.add_argument("--workloads", default="a,al,a10,b,bs,c", help="comma-separated: a,al,a10,b,bs,c")
     parser.add_argument("--repeats", type=int, help="runs per (peer, workload); default 3 (1 with --quick)")
     parser.add_argument(
         "--server", choices=("picows", "websockets"), default="picows", help="the echo target"

@@ -51,16 +51,22 @@ def env_for(workload: Workload) -> dict[str, str]:
     return {
         "BENCH_IN_FLIGHT": str(workload.in_flight),
         "BENCH_PING_INTERVAL_S": str(workload.ping_interval_s),
+        "BENCH_SESSIONS_PER_USER": str(workload.per_user),
     }
 
 
-def _locust(locustfile: str, classes: dict[tuple[str, bool], str], driven: str = "") -> Command:
+def _locust(
+    locustfile: str, classes: dict[tuple[str, bool], str], driven: str = "", many: str = ""
+) -> Command:
     def command(workload: Workload, url: str, sessions: int, seconds: float) -> list[str]:
         user_class = (workload.driven and driven) or classes[(workload.kind, workload.in_flight > 1)]
+        users = sessions
+        if workload.per_user > 1 and many:  # ours: few Locust users, many sessions each
+            user_class, users = many, -(-sessions // workload.per_user)  # 0 stays 0 (the baseline)
         locust = find("locust") or "locust"
         return [
             locust, "-f", str(CLIENTS / locustfile), "--headless", "--only-summary", "--host", url,
-            "-u", str(sessions), "-r", str(workload.spawn_rate), "-t", f"{int(seconds)}s", user_class,
+            "-u", str(users), "-r", str(workload.spawn_rate), "-t", f"{int(seconds)}s", user_class,
         ]  # fmt: skip
 
     return command
@@ -102,6 +108,7 @@ PEERS: dict[str, Peer] = {
                 ("connect", False): "Handshake",
             },
             driven="EchoLoop",
+            many="IdleMany",
         ),  # fmt: skip
     ),
     "k6": Peer("k6", "k6 1.1.0", _k6, needs="k6"),

@@ -39,6 +39,7 @@ class Workload:
     warmup_s: float = 3.0
     window_s: float = 10.0
     baseline_s: float = 6.0  # B: how long the no-session run settles before its RSS is read
+    per_user: int = 1  # ours holds this many sessions per Locust user (--ws-sessions-per-user)
 
     def client_seconds(self) -> float:
         """Return how long a client may run at most (it is stopped after the window, but stops by itself)."""
@@ -58,6 +59,10 @@ def workloads(quick: bool = False) -> dict[str, Workload]:
         "b": Workload(key="b", title=f"B  {200 if quick else 2000:,} idle sessions, ping every 10 s",
                       kind="idle", sessions=200 if quick else 2000, spawn_rate=500, open_timeout_s=120.0,
                       warmup_s=2.0, window_s=10.0 if quick else 30.0, baseline_s=3.0 if quick else 6.0),
+        "bs": Workload(key="bs", title="B  the same, ours with 100 sessions per Locust user",
+                       kind="idle", sessions=200 if quick else 2000, per_user=100, spawn_rate=500,
+                       open_timeout_s=120.0, warmup_s=2.0, window_s=10.0 if quick else 30.0,
+                       baseline_s=3.0 if quick else 6.0),
         "c": Workload(key="c", title="C  50 loops of connect, echo, close", kind="connect", sessions=50,
                       spawn_rate=50, warmup_s=warmup_s, window_s=window_s),
     }  # fmt: skip

@@ -5,7 +5,9 @@
 The class on the command line picks the workload (see bench/peers/workloads.py): ``Echo`` (A,
 ``session.request``), ``EchoBurst`` (A10, ``session.request_burst`` of BENCH_IN_FLIGHT),
 ``EchoLoop`` (AL: ``traffic = ClosedLoop(in_flight=1)``, the engine sends the next request from
-the reply's read callback), ``Idle`` (B, ``session.ping`` every BENCH_PING_INTERVAL_S) and
+the reply's read callback), ``Idle`` (B, ``session.ping`` every BENCH_PING_INTERVAL_S),
+``IdleMany`` (BS: B with BENCH_SESSIONS_PER_USER sessions per user, all pinged at once by
+``heartbeat_each``, as scenarios/heartbeat_idle.py does) and
 ``Handshake`` (C: one
 ``session.request``, ``session.close``, and the user reconnects at once). Only the public API
 (``loadtest.WebSocketUser``, ``loadtest.Backoff``, ``loadtest.ClosedLoop``,
@@ -20,10 +22,12 @@ import os
 from locust import constant, task
 
 from loadtest import Backoff, ClosedLoop, WebSocketUser
+from loadtest.exchange import heartbeat_each
 
 PAYLOAD = "0123456789abcdef"
 IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "10"))
 PING_INTERVAL_S = float(os.environ.get("BENCH_PING_INTERVAL_S", "10"))
+SESSIONS_PER_USER = int(os.environ.get("BENCH_SESSIONS_PER_USER", "1"))
 
 
 class Echo(WebSocketUser):
@@ -66,6 +70,18 @@ class Idle(WebSocketUser):
         session = self.wait_open()
         if session is not None:
             session.ping()
+
+
+class IdleMany(WebSocketUser):
+    """BS: SESSIONS_PER_USER sessions per user; a protocol ping on each every PING_INTERVAL_S."""
+
+    sessions_per_user = SESSIONS_PER_USER
+    wait_time = constant(PING_INTERVAL_S)
+
+    @task
+    def ping(self) -> None:
+        if self.wait_open() is not None:
+            heartbeat_each(self.sessions, name="ping", timeout_s=PING_INTERVAL_S)
 
 
 class Handshake(WebSocketUser):
