@@ -165,25 +165,10 @@ class Exchanges:
         ``ping=True`` records the round trip as a ping RTT (an application-level heartbeat).
         The one-message case of :meth:`request_burst`, kept apart because it is the hot path.
         """
-        if not self.is_open:
-            self.recorder.count("send_on_closed")
+        started = self._begin_request(message, name, ping=ping)
+        if started is None:
             return None
-        waiter = Reply(ping=ping)
-        sent_ns = time.perf_counter_ns()
-        request_id = self._replies.register(sent_ns, waiter)
-        message["id"] = request_id
-        payload = orjson.dumps(message)
-        item = (request_id, waiter, len(payload))
-        try:
-            written = self._write_encoded(self._encode(OP_TEXT, payload))
-        except BaseException:  # the requester was stopped mid-send
-            self._abandon_sending(name, [item], sent_ns)
-            raise
-        if written is None:
-            self._replies.forget(request_id)
-            self._fail(name, sent_ns, SessionEnded("the session ended before the request was sent"))
-            return None
-        self.recorder.on_send(len(payload), *written)
+        item, sent_ns = started
         deadline_ns = sent_ns + int((timeout_s or self.options.reply_timeout_s) * 1e9)
         return self._await(name, item, sent_ns, deadline_ns, "reply_timeouts")
 
@@ -390,12 +375,14 @@ class Exchanges:
             return None
         return (ping_id, waiter, 0), sent_ns
 
-    def _begin_request(self, message: dict[str, Any], name: str) -> tuple[tuple[int, Reply, int], int] | None:
-        """Write a JSON request whose RTT is a ping's; return its pending item and send time, or None."""
+    def _begin_request(
+        self, message: dict[str, Any], name: str, *, ping: bool = True
+    ) -> tuple[tuple[int, Reply, int], int] | None:
+        """Write a JSON request (``ping``: a ping RTT); return its pending item and send time, or None."""
         if not self.is_open:
             self.recorder.count("send_on_closed")
             return None
-        waiter = Reply(ping=True)
+        waiter = Reply(ping=ping)
         sent_ns = time.perf_counter_ns()
         request_id = self._replies.register(sent_ns, waiter)
         message["id"] = request_id

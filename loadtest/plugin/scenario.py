@@ -82,11 +82,8 @@ class Schedule:
         return scheduled
 
 
-def burst_traffic(user: WebSocketUser) -> Bursts:
-    """Return burst_send's traffic from the ``--ws-burst-*`` options (read at each session's open).
-
-    The same messages, sizes, schedule and batching as :func:`burst`, sent by the engine.
-    """
+def _burst_shape(user: WebSocketUser) -> tuple[int, float, bool]:
+    """Return the bursts' size, interval and batching from the ``--ws-burst-*`` options."""
     size = max(1, int(option(user, "ws_burst_size", 10)))
     interval_s = float(option(user, "ws_burst_interval", 1.0))
     rate = float(option(user, "ws_rate", 0.0))
@@ -94,6 +91,15 @@ def burst_traffic(user: WebSocketUser) -> Bursts:
     if rate > 0:  # a steady rate: one message per slot, or the batcher's groups of <=10 within 100 ms
         size = max(1, min(BATCH_MAX, int(rate * BATCH_WINDOW_S))) if batch else 1
         interval_s = size / rate
+    return size, interval_s, batch
+
+
+def burst_traffic(user: WebSocketUser) -> Bursts:
+    """Return burst_send's traffic from the ``--ws-burst-*`` options (read at each session's open).
+
+    The same messages, sizes, schedule and batching as :func:`burst`, sent by the engine.
+    """
+    size, interval_s, batch = _burst_shape(user)
     message_bytes = max(1, int(option(user, "ws_message_size", 64)))
     message: dict[str, Any] | bytes
     if option(user, "ws_binary", False):
@@ -115,13 +121,7 @@ def burst(user: WebSocketUser, schedule: Schedule | None) -> Schedule:
 
     The task-loop form of :func:`burst_traffic` (burst_send uses the engine-driven one).
     """
-    size = max(1, int(option(user, "ws_burst_size", 10)))
-    interval_s = float(option(user, "ws_burst_interval", 1.0))
-    rate = float(option(user, "ws_rate", 0.0))
-    batch = bool(option(user, "ws_batch", False))
-    if rate > 0:  # a steady rate: one message per slot, or the batcher's groups of <=10 within 100 ms
-        size = max(1, min(BATCH_MAX, int(rate * BATCH_WINDOW_S))) if batch else 1
-        interval_s = size / rate
+    size, interval_s, batch = _burst_shape(user)
     if schedule is None or schedule.interval_ns != int(interval_s * 1e9):
         schedule = Schedule(interval_s)
     session = user.wait_open()
