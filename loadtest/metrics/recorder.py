@@ -49,6 +49,7 @@ ERROR_COUNTERS = (
     "gave_up",
     "outstanding_at_end",  # requests still without a reply when their stopped user's session ended
     "handshakes_at_end",  # handshakes still waiting for the 101 when their user was stopped
+    "pushes_at_end",  # messages read but not handed to on_message within the stop's budget
 )
 
 #: Fan-out counters (:mod:`loadtest.metrics.delivery`; the summary's ``fanout`` section adds them up).

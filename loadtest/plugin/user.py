@@ -199,6 +199,9 @@ class WebSocketUser(User):
         # The on_message dispatcher first hands on the pushes read until the end (same budget).
         self._drain_pushes(_left(deadline))
         self._pushes_closed = True
+        if self._pushes:  # the budget ran out first: counted, never dropped silently
+            self.recorder.count("pushes_at_end", len(self._pushes))
+            self._pushes.clear()
         # No greenlet outlives its user: the opener first (it may hand a seat to a lifecycle of its
         # own), then lifecycles still opening or backing off, then the on_message dispatcher.
         greenlets = [self._opener, *(seat.lifecycle for seat in seats), self._dispatcher]
@@ -381,7 +384,7 @@ class WebSocketUser(User):
         pushes = self._pushes
         try:
             while pushes:
-                seat, self.message_received_ns, message = pushes.popleft()
+                seat, self.message_received_ns, message = pushes[0]  # queued until handled
                 try:
                     self.on_message(message)
                 except Exception:  # a bug in the hook: end the session visibly, keep the user
@@ -389,6 +392,7 @@ class WebSocketUser(User):
                     session = seat.ws
                     if session is not None and session.end is None:
                         session.declare_dead("error")
+                pushes.popleft()  # (a hook killed by the stop leaves its message queued: counted)
         finally:
             if self._dispatcher is getcurrent():
                 self._dispatcher = None

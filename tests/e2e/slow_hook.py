@@ -20,6 +20,7 @@ from locust import constant, task
 from loadtest import Session, WebSocketUser
 
 BURST = 10
+HOOK_S = float(os.environ.get("SLOW_HOOK_S", "0.02"))
 
 
 class SlowHook(WebSocketUser):
@@ -38,7 +39,7 @@ class SlowHook(WebSocketUser):
 
     def on_message(self, message: Any) -> None:
         self.queued_ms.append((time.monotonic_ns() - self.message_received_ns) / 1e6)
-        gevent.sleep(0.02)
+        gevent.sleep(HOOK_S)
         self.seen.append((message["session"], self.opened))
 
     @task

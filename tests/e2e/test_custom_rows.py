@@ -73,3 +73,29 @@ def test_a_slow_on_message_gets_every_push_of_a_session_before_the_next_opens(tm
         # message_received_ns is the engine's read, not the hook's turn: the tenth of a burst
         # waited for the nine before it (20 ms each)
         assert min(user["queued_ms"]) >= 0 and max(user["queued_ms"]) >= 9 * 20 * 0.9, user["queued_ms"]
+
+
+def test_pushes_the_stop_has_no_time_for_are_counted(tmp_path: Path, serve) -> None:
+    import json
+    import os
+
+    from tests.integration.sessions import settled_stats
+
+    server = serve()
+    seen_dir, summary = tmp_path / "seen", tmp_path / "summary.json"
+    seen_dir.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name("slow_hook.py"))]
+        + ["--headless", "--only-summary", "--host", server.url, "-u", "2", "-r", "2", "-t", "1s"]
+        + ["--ws-close-timeout", "0.3", "--ws-summary", str(summary)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "SLOW_HOOK_DIR": str(seen_dir), "SLOW_HOOK_S": "0.25"},
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    seen = sum(len(json.loads(f.read_text())["seen"]) for f in seen_dir.iterdir())
+    left = json.loads(summary.read_text())["errors"]["pushes_at_end"]
+    # 10 pushes per session take the hook 2.5 s; the run stops after 1 s with 0.3 s to close
+    assert left > 0 and seen + left == settled_stats(server)["messages"]["sent"] == 2 * 10

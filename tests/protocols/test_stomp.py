@@ -61,7 +61,11 @@ def test_on_rabbitmq(tmp_path: Path, broker: RabbitMQ) -> None:
     assert saw["connections_opened"] == saw["connections_closed"] == p["connects"]
     assert saw["received"] == p["sends"]
     assert saw["confirmed"] == p["receipts"]  # RabbitMQ's receipt of a SEND is its publisher confirm
-    assert saw["delivered"] == p["messages"]
+    # RabbitMQ counts a delivery when its queue hands the message to the connection; a message
+    # handed over while our close is under way is dropped by the closing connection, not sent.
+    # That can happen to the deliveries of the sends in flight at the stop: at most one per user,
+    # each to every user (3 x 3); everything before is exact.
+    assert 0 <= saw["delivered"] - p["messages"] <= 3 * 3, (saw, p)
     # heart-beats flowed both ways (RabbitMQ sends one only when it has been silent for a second,
     # and it rarely is here), and no session was declared dead
     # and every session ended with our close, answered: no session was declared dead or dropped
@@ -118,7 +122,8 @@ def test_disconnect_with_a_receipt_then_reconnect(tmp_path: Path, serve: Any, br
         p, opened = s["protocols"]["stomp"], s["sessions"]["opened"]
         assert opened >= 2 * 4 and opened - 2 <= p["connects"] <= opened  # the stop may cut a CONNECT
         disconnects = p["receipts"]  # each session: one send with its receipt, then DISCONNECT
-        assert s["closes"][closed_by].get("1000", 0) >= disconnects >= opened - 2
+        # the stop may cut each of the 2 users between its receipt and the close that follows
+        assert s["closes"][closed_by].get("1000", 0) >= disconnects - 2 and disconnects >= opened - 2
         assert s["locust"]["failures"] == 0
         # RabbitMQ's closes after DISCONNECT are server closes to the engine, several at once a "storm"
         assert closed_by == "server" or s["storms"] == []

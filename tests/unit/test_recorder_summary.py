@@ -161,6 +161,7 @@ def test_build_summary_exact() -> None:
             "gave_up": 0,
             "outstanding_at_end": 0,
             "handshakes_at_end": 0,
+            "pushes_at_end": 0,
         },
         "rtt_ms": _exact(0.137, 1.0, 1.9),
         "ping_rtt_ms": _none_summary(),
