@@ -19,25 +19,10 @@ import json  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
-from locust import constant, task  # noqa: E402
 
 from bench.common import cpu_s, recorder, start_users, wait_for  # noqa: E402
-from loadtest import Backoff, WebSocketUser  # noqa: E402
+from bench.peers.clients.ours_locustfile import Handshake  # noqa: E402  (C of bench.peers: one echo, close)
 from loadtest.server.process import EmbeddedServer  # noqa: E402
-
-
-class Handshake(WebSocketUser):
-    """One echo, then close; the lifecycle opens the next session at once."""
-
-    wait_time = constant(0)
-    backoff = Backoff(strategy="immediate")
-
-    @task
-    def once(self) -> None:
-        session = self.wait_open()
-        if session is not None:
-            session.request({"type": "echo", "payload": "0123456789abcdef"})
-            session.close()
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ import orjson
 from loadtest.engine import wheel
 from loadtest.errors import ConnectionEnded
 from loadtest.exchange import BINARY_MAGIC, UNSET, Reply, ReplyTimeout
-from loadtest.frames import OP_BINARY, OP_TEXT, encode_frame, encode_message
+from loadtest.frames import OP_BINARY, OP_TEXT, encode_frame
 from loadtest.transport import ALL, NOTHING
 
 if TYPE_CHECKING:
@@ -152,9 +152,8 @@ class Loop:
         "_next_ns",
         "_interval_ns",
         "_timeout_ns",
-        "_prefix",
+        "_prefixes",
         "_opcode",
-        "_variants",
         "_turn",
     )
 
@@ -169,11 +168,12 @@ class Loop:
         template = traffic.message
         self._opcode = OP_BINARY if isinstance(template, bytes) else OP_TEXT
         # A JSON request is the template's JSON with the id spliced in before its closing brace
-        # (the bytes orjson.dumps({**template, "id": n}) gives, without a dict and a dump each).
-        self._prefix = b""
-        if isinstance(template, dict) and "id" not in template:
-            self._prefix = _prefix_of(template)
-        self._variants = tuple(_prefix_of(variant) for variant in traffic.variants)
+        # (the bytes orjson.dumps({**template, "id": n}) gives, without a dict and a dump each);
+        # with variants, each one's in turn.
+        prefixes = tuple(map(_prefix_of, traffic.variants))
+        if not prefixes and isinstance(template, dict) and "id" not in template:
+            prefixes = (_prefix_of(template),)
+        self._prefixes = prefixes
         self._turn = 0
 
     # -- starting and stopping ---------------------------------------------------------------
@@ -269,22 +269,20 @@ class Loop:
         traffic = self.traffic
         template = traffic.message
         timeout_ns = self._timeout_ns
-        prefix = self._prefix
+        prefixes = self._prefixes
         sent_ns = time.perf_counter_ns()
         deadlines = wheel()
         replies = session._replies
         payloads: list[bytes] = []
         ids: list[int] = []
-        variants = self._variants
         for _ in range(count):
             reply = Driven(self, sent_ns, scheduled_ns)
             request_id = reply.request_id = replies.register(sent_ns, reply)
             ids.append(request_id)
-            if variants:
-                payload = variants[self._turn] + b"%d}" % request_id
-                self._turn = (self._turn + 1) % len(variants)
-            elif prefix:
-                payload = prefix + b"%d}" % request_id
+            if prefixes:
+                payload = prefixes[self._turn] + b"%d}" % request_id
+                if len(prefixes) > 1:
+                    self._turn = (self._turn + 1) % len(prefixes)
             elif isinstance(template, bytes):
                 payload = BINARY_MAGIC + _BINARY_ID.pack(request_id) + template
             else:
@@ -303,13 +301,10 @@ class Loop:
             # be the order on the wire, and another writer may go first while this one waits.
             gevent.spawn(self._write_compressed_later, payloads, opcode)
             return
-        if conn.deflate is not None:  # compressed by the session, sizes counted when written
-            data = b"".join(session._encode(opcode, p, traffic.fragment_bytes) for p in payloads)
-            size = sum(len(p) for p in payloads)
-        elif count == 1 and not traffic.fragment_bytes:  # the closed loop's case: one frame
+        if count == 1 and conn.deflate is None and not traffic.fragment_bytes:  # the closed loop's case
             data, size = encode_frame(opcode, payloads[0]), len(payloads[0])
-        else:
-            data = b"".join(encode_message(opcode, p, traffic.fragment_bytes) for p in payloads)
+        else:  # the session's encoding: fragments, and compression (sizes counted when written)
+            data = b"".join(session._encode(opcode, p, traffic.fragment_bytes) for p in payloads)
             size = sum(len(p) for p in payloads)
         done = NOTHING
         if writable:

@@ -65,14 +65,20 @@ def topic_names(user: WebSocketUser) -> list[str]:
     return [f"fanout-{i}" for i in range(max(1, int(option(user, "ws_topics", 1))))]
 
 
-class FanoutPublisher(WebSocketUser):
+class _FanoutUser(WebSocketUser):
+    """What publishers and subscribers share: their options, how they talk to the server, one session."""
+
+    abstract = True
+    scenario_options = ("fanout",)
+    protocol: ClassVar[PubSubProtocol] = PubSubProtocol()
+    sessions_per_user: ClassVar[int | None] = 1  # its stamps and subscription are one session's
+
+
+class FanoutPublisher(_FanoutUser):
     """Publishes stamped messages at ``--ws-publish-rate``, on every topic in turn, once the barrier opens."""
 
     abstract = True
     fanout_role: ClassVar[str] = "publisher"
-    scenario_options = ("fanout",)
-    protocol: ClassVar[PubSubProtocol] = PubSubProtocol()
-    sessions_per_user: ClassVar[int | None] = 1  # its stamps and subscription are one session's
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -140,14 +146,11 @@ class FanoutPublisher(WebSocketUser):
             super().on_stop()
 
 
-class FanoutSubscriber(WebSocketUser):
+class FanoutSubscriber(_FanoutUser):
     """Subscribes to one topic after every (re)connect and checks every delivery against the stamps."""
 
     abstract = True
     fanout_role: ClassVar[str] = "subscriber"
-    scenario_options = ("fanout",)
-    protocol: ClassVar[PubSubProtocol] = PubSubProtocol()
-    sessions_per_user: ClassVar[int | None] = 1  # its stamps and subscription are one session's
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
