@@ -42,6 +42,8 @@ STALL_POLL_INTERVAL = 0.25
 STOP_READING_RCVBUF = 4096
 # Linux TCP states (tcp_states.h) that mean the peer is still there.
 _TCP_LIVE_STATES = {1}  # TCP_ESTABLISHED
+# A dropped session reads at most this many 64 KiB chunks its kernel still held for it.
+ABORT_READ_CHUNKS = 16
 AUTH_OK = b'{"type":"auth_result","ok":true}'
 AUTH_FAILED = b'{"type":"auth_result","ok":false}'
 
@@ -103,10 +105,37 @@ class TargetConnection(ServerConnection):
             self.target.stats.rejected[str(response.status_code)] += 1
 
     def abort_by_server(self) -> None:
-        """Abort the TCP connection without a close frame, counting it as dropped, if still open."""
+        """Abort the TCP connection without a close frame, counting it as dropped, if still open.
+
+        Bytes the kernel already holds for us are read and counted first: a message the client
+        wrote whole before the abort reached this server, even if the event loop had not yet
+        polled the socket (the abort would discard it unread, and the client, which counts it
+        as sent, would then disagree with our ``received``).
+        """
         if self.protocol.state is OPEN and not self.aborted_by_server:
             self.aborted_by_server = True
+            self._read_what_arrived()
             self.transport.abort()
+
+    def _read_what_arrived(self) -> None:
+        """Feed the bytes waiting in the socket's receive queue to the protocol (bounded)."""
+        tsock = self.transport.get_extra_info("socket")
+        if tsock is None or self.transport.get_extra_info("ssl_object") is not None:
+            return  # under TLS the kernel holds records only the TLS layer can read: not counted
+        if not self.transport.is_reading():  # --stop-reading: nothing is consumed anyway
+            return
+        with tsock.dup() as sock:
+            sock.setblocking(False)
+            for _ in range(ABORT_READ_CHUNKS):
+                try:
+                    data = sock.recv(65536)
+                except OSError:  # BlockingIOError (empty) or the peer reset it already
+                    return
+                if not data:
+                    return
+                self.data_received(data)
+                if self.protocol.state is not OPEN:
+                    return
 
 
 class TargetServer:
@@ -299,7 +328,13 @@ class TargetServer:
                 await self._send(connection, payload, text=False)
 
     async def _send(self, connection: TargetConnection, payload: bytes, *, text: bool = True) -> None:
-        """Send one data message and count it once it was handed to the transport."""
+        """Send one data message and count it once it was handed to the transport.
+
+        Nothing is sent once the session was aborted: a message read just before the abort
+        (``_read_what_arrived``) is counted received, and its answer would never leave.
+        """
+        if connection.aborted_by_server:
+            return
         await connection.send(payload, text=text)
         self.stats.sent += 1
         self.stats.bytes_sent += len(payload)

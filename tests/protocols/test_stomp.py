@@ -60,7 +60,12 @@ def test_on_rabbitmq(tmp_path: Path, broker: RabbitMQ) -> None:
     saw = {name: after[name] - before[name] for name in after}
     assert saw["connections_opened"] == saw["connections_closed"] == p["connects"]
     assert saw["received"] == p["sends"]
-    assert saw["confirmed"] == p["receipts"]  # RabbitMQ's receipt of a SEND is its publisher confirm
+    # RabbitMQ's receipt of a SEND is its publisher confirm. A confirm that comes while our close
+    # is under way is counted by the broker, but the closing connection drops its RECEIPT: only a
+    # send still awaiting its receipt at the stop (errors.outstanding_at_end) can be confirmed
+    # without our seeing it; every other confirm is a receipt we counted.
+    outstanding = s["errors"]["outstanding_at_end"]
+    assert p["receipts"] <= saw["confirmed"] <= p["receipts"] + outstanding, (saw, p, outstanding)
     # RabbitMQ counts a delivery when its queue hands the message to the connection; a message
     # handed over while our close is under way is dropped by the closing connection, not sent.
     # That can happen to the deliveries of the sends in flight at the stop: at most one per user,

@@ -171,6 +171,20 @@ def test_drop_every(serve: Callable[..., EmbeddedServer]) -> None:
     )
 
 
+def test_a_dropped_session_counts_what_reached_the_server_before_the_abort() -> None:
+    """Messages the client wrote whole before --drop-every's abort are the server's ``received``,
+    even when the event loop had not polled the socket yet (they were read from the kernel
+    first); their echoes are never counted as sent. Before, the abort discarded them unread, and
+    a run's ``sent`` exceeded the target's ``received`` (288 vs 289 in a distributed run)."""
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("abort_race.py"))],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    counts = json.loads(proc.stdout.splitlines()[-1])
+    assert (counts["received"], counts["bytes_received"], counts["sent"]) == (3, 21, 0)
+
+
 def test_idle_timeout_aborts(serve: Callable[..., EmbeddedServer]) -> None:
     server = serve("--idle-timeout", "0.3")
     busy = connect(server)
