@@ -80,6 +80,9 @@ class SocketIOUser(ProtocolUser):
         timeout_s = self.options.reply_timeout_s
         gevent.wait([state.opened, session.ended], timeout=timeout_s, count=1)
         if not state.opened.is_set():
+            if self.stopping and session.end is not None:  # our stop ended it: no row, as for requests
+                self.recorder.count("outstanding_at_end")
+                return
             self.count("connect_errors")
             why = "the session ended" if session.end else f"none within {timeout_s:g} s"
             self.fail_since("connect", opened_ns, ProtocolError(f"no Engine.IO open packet: {why}"))
@@ -90,7 +93,6 @@ class SocketIOUser(ProtocolUser):
         connect = sio.encode(sio.Packet(sio.CONNECT, self.ns))
         # The row runs from the upgrade: Engine.IO's open packet and the namespace's answer.
         if self.exchange(session, "connect", connect, "connect", rtt=False, since_ns=opened_ns) is None:
-            self.count("connect_errors")
             if session.is_open:
                 session.close(1000, "namespace refused")
             return
@@ -163,7 +165,9 @@ class SocketIOUser(ProtocolUser):
             sid = packet.data.get("sid") if isinstance(packet.data, dict) else None
             self.answer("connect", sid or "")
         elif packet.type == sio.CONNECT_ERROR:
-            self.answer("connect", error=f"namespace {self.ns} refused: {sio.error_message(packet)}")
+            # counted where it is filed: a refusal a stopped user still receives is a row too
+            if self.answer("connect", error=f"namespace {self.ns} refused: {sio.error_message(packet)}"):
+                self.count("connect_errors")
         elif packet.type == sio.DISCONNECT:
             self.count("disconnects")
             session.close(1000, "the server disconnected the namespace", wait=False)

@@ -86,3 +86,18 @@ def test_a_refused_namespace_is_a_failure_with_the_servers_words(
         assert failures(prefix)["socketio connect"] == f"ProtocolError('namespace /lobby refused: {words}')"
         assert "socketio echo" not in rows  # tasks never saw a session that was not ready
         assert s["closes"]["client"] == {"1000": s["sessions"]["opened"]}
+
+
+def test_an_opening_the_stop_cuts_is_outstanding_not_a_connect_error(tmp_path: Path, serve: Any) -> None:
+    """A plain echo target never sends Engine.IO's open packet: the users wait for it (the reply
+    timeout is longer than the run) until the stop ends their sessions. Each is then counted
+    in ``errors.outstanding_at_end``, not as a connect error and not as a Locust row, as the
+    engine's requests cut by a stop are (docs/core.md); before, a cut opening was a connect error."""
+    echo = serve()
+    waiting = ("--ws-reply-timeout", "30")
+    s, rows, proc, _ = run("socketio_chat", tmp_path, "--host", echo.url, *waiting, seconds=2)
+    opened = s["sessions"]["opened"]
+    assert opened == 3 and s["errors"]["outstanding_at_end"] == opened
+    assert s["protocols"]["socketio"]["connect_errors"] == s["protocols"]["socketio"]["connects"] == 0
+    assert "socketio connect" not in rows and proc.returncode == 0
+    assert s["closes"]["client"] == {"1000": opened}
