@@ -98,7 +98,10 @@ class Aggregate:
         self._rates.pop(source, None)
         self.total.concurrent = sum(self._concurrent.values())
 
-    def _rates_now(self) -> dict[str, float | None]:
+    def _rates_now(self, min_span_s: float) -> dict[str, float | None]:
+        if min_span_s and all(span_s < min_span_s for _, span_s in self._pending.values()):
+            self._pending = {}  # a stop just after a point: a few ms are no rate, only noise
+            return dict.fromkeys(RATES)
         for source, (counts, span_s) in self._pending.items():
             if span_s > 0:
                 self._rates[source] = {name: count / span_s for name, count in counts.items()}
@@ -107,8 +110,13 @@ class Aggregate:
             return dict.fromkeys(RATES)
         return {name: round(sum(r.get(name, 0.0) for r in self._rates.values()), 3) for name in RATES}
 
-    def sample(self, now_s: float, elapsed_s: float) -> dict[str, Any]:
-        """Close the current interval: return (and keep) one time-series point."""
+    def sample(self, now_s: float, elapsed_s: float, min_span_s: float = 0.0) -> dict[str, Any]:
+        """Close the current interval: return (and keep) one time-series point.
+
+        With ``min_span_s`` (the last point, at the stop), the rates are None unless some source
+        reported over at least that long: three messages in the 4 ms between the last point and
+        the stop are not 750 messages per second.
+        """
         hist = self.interval.histograms
 
         def pct(name: str, percent: float) -> float | None:
@@ -123,7 +131,7 @@ class Aggregate:
             "rtt_p50_ms": pct("rtt", 50),
             "rtt_p99_ms": pct("rtt", 99),
             "ping_rtt_p99_ms": pct("ping_rtt", 99),
-            **self._rates_now(),
+            **self._rates_now(min_span_s),
             "send_queue_bytes_p99": pct("send_queue_bytes", 99),
             "send_stall_ms_p99": pct("send_stall", 99),
         }

@@ -63,13 +63,18 @@ def _sample_loop(environment: Any) -> None:
             sample_now(environment)
 
 
-def sample_now(environment: Any) -> dict[str, Any]:
-    """Pull the local delta (when not a master), close the interval, write the history row."""
+def sample_now(environment: Any, *, final: bool = False) -> dict[str, Any]:
+    """Pull the local delta (when not a master), close the interval, write the history row.
+
+    The ``final`` point (at the stop) has rates only if its interval lasted a quarter of the
+    sampling interval at least.
+    """
     state = state_for(environment)
     if not is_master(environment):
         state.recorder.drain_into(lambda delta: state.aggregate.ingest("local", delta))
     now = time.time()
-    point = state.aggregate.sample(now, state.elapsed_s())
+    min_span_s = sample_interval_s(environment) / 4 if final else 0.0
+    point = state.aggregate.sample(now, state.elapsed_s(), min_span_s)
     if environment.stats is not None:  # Locust's own per-second counts and chart points, bounded
         locust_memory.prune(environment.stats, now)
     if state.history is not None:
@@ -152,7 +157,7 @@ def end(environment: Any) -> None:
     if is_worker(environment) or state.phase != RUNNING:
         return
     state.flush_rows()  # Locust's totals in the summary, its CSV and its report are complete
-    sample_now(environment)
+    sample_now(environment, final=True)
     state.phase = STOPPED
     state.stopped_monotonic = time.monotonic()
     result = build_summary(environment)

@@ -514,3 +514,15 @@ def test_every_protocol_metric_is_a_check_path() -> None:
         "protocols.stomp.messages",
     ):
         assert checks.parse(f"{metric}>=0").metric == metric
+
+
+def test_the_last_point_has_no_rates_when_the_stop_came_right_after_a_point() -> None:
+    aggregate = Aggregate(backpressure_threshold_bytes=THRESHOLD)
+    aggregate.ingest("local", _delta_with(200, 2.0))
+    assert aggregate.sample(2.0, 2.0, min_span_s=0.5)["messages_sent_per_s"] == 100.0
+    aggregate.ingest("local", _delta_with(3, 0.004))  # the stop, 4 ms after that point
+    last = aggregate.sample(2.004, 2.004, min_span_s=0.5)
+    assert last["messages_sent_per_s"] is None and last["sessions_connected"] == 0
+    assert aggregate.total.counters["messages_sent"] == 203  # the totals keep every message
+    aggregate.ingest("local", _delta_with(60, 0.6))  # a stop later in an interval is a rate
+    assert aggregate.sample(2.6, 2.6, min_span_s=0.5)["messages_sent_per_s"] == 100.0
