@@ -17,7 +17,7 @@ from typing import Any, cast
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED, OPEN
@@ -330,11 +330,13 @@ class TargetServer:
     async def _send(self, connection: TargetConnection, payload: bytes, *, text: bool = True) -> None:
         """Send one data message and count it once it was handed to the transport.
 
-        Nothing is sent once the session was aborted: a message read just before the abort
-        (``_read_what_arrived``) is counted received, and its answer would never leave.
+        Nothing is sent once the session was aborted (``ConnectionClosedError``, as after the
+        connection is lost): a message read just before the abort (``_read_what_arrived``) is
+        counted received, and its answer would never leave; an event for a dropped subscriber
+        stays undelivered.
         """
         if connection.aborted_by_server:
-            return
+            raise ConnectionClosedError(None, None)
         await connection.send(payload, text=text)
         self.stats.sent += 1
         self.stats.bytes_sent += len(payload)
