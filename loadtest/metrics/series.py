@@ -1,4 +1,4 @@
-"""The run's time series, kept compact: one array of doubles per field, the last N points.
+"""The run's time series, kept compact: one array of doubles per field, at most N points.
 
 A point is a dict of numbers (or None where an interval had no sample). Kept as dicts, an
 hour of points at one every 2 s is ~2.5 MiB that grows all hour long; kept as columns of 8-byte
@@ -15,7 +15,7 @@ from typing import Any
 
 
 class Series:
-    """The last ``max_points`` points, field by field."""
+    """At most ``max_points`` points spanning the run, field by field."""
 
     __slots__ = ("fields", "max_points", "_columns")
 
@@ -25,7 +25,11 @@ class Series:
         self._columns = {name: array("d") for name in fields}
 
     def append(self, point: dict[str, Any]) -> None:
-        """Add one point (None fields are kept as gaps); drop the oldest when full.
+        """Add one point (None fields are kept as gaps); thin the older half when full.
+
+        Past ``max_points``, every second point of the older half goes, so the series still
+        spans the whole run (at a coarser step for its start, as Locust's chart history is
+        thinned: ``loadtest/plugin/locust_memory.py``) and never holds more than ``max_points``.
 
         Raises:
             KeyError: the point's fields are not the series' (a field added to the point but
@@ -37,7 +41,7 @@ class Series:
             value = point.get(name)
             column.append(math.nan if value is None else float(value))
             if len(column) > self.max_points:
-                del column[0]
+                del column[1 : len(column) // 2 : 2]  # the first point stays: the run starts there
 
     def __len__(self) -> int:
         return len(self._columns[self.fields[0]]) if self.fields else 0

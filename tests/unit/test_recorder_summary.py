@@ -450,7 +450,8 @@ def test_the_series_is_compact_bounded_and_reads_back_what_went_in() -> None:
     points[4]["t"] = 1_796_000_000.125
     for point in points:
         series.append(point)
-    assert len(series) == 3 and [p["elapsed_s"] for p in series] == [2, 3, 4]  # the oldest dropped
+    # full at 3: every second point of the older half goes, the run stays spanned
+    assert len(series) == 3 and [p["elapsed_s"] for p in series] == [0, 3, 4]
     assert list(series)[-1]["t"] == 1_796_000_000.125 and list(series)[-1]["rtt_p99_ms"] is None
     with pytest.raises(KeyError):
         series.append({"t": 1.0})  # a field the series does not keep is never dropped silently
@@ -526,3 +527,16 @@ def test_the_last_point_has_no_rates_when_the_stop_came_right_after_a_point() ->
     assert aggregate.total.counters["messages_sent"] == 203  # the totals keep every message
     aggregate.ingest("local", _delta_with(60, 0.6))  # a stop later in an interval is a rate
     assert aggregate.sample(2.6, 2.6, min_span_s=0.5)["messages_sent_per_s"] == 100.0
+
+
+def test_a_full_series_is_thinned_and_still_spans_the_run() -> None:
+    from loadtest.metrics.aggregate import SERIES_FIELDS
+    from loadtest.metrics.series import Series
+
+    series = Series(SERIES_FIELDS, max_points=100)
+    for i in range(1_000):  # ten times what it keeps
+        series.append(dict.fromkeys(SERIES_FIELDS, float(i)))
+    elapsed = [p["elapsed_s"] for p in series]
+    assert len(elapsed) <= 100 and elapsed[0] == 0 and elapsed[-1] == 999  # the whole run
+    assert elapsed == sorted(elapsed) and len(set(elapsed)) == len(elapsed)
+    assert elapsed[-20:] == list(range(980, 1_000))  # the latest points at full resolution
