@@ -251,8 +251,17 @@ def open_connection(
 
 
 def _recv_buffer() -> memoryview:
-    """Return this OS thread's receive buffer, made on its first read."""
-    buffer = _recv_buffers[_thread_ident()] = memoryview(bytearray(_RECV_CHUNK))
+    """Return this OS thread's receive buffer, made on its first read.
+
+    Every read goes into it and is copied out at its size before anything can switch greenlets.
+    A ``recv(_RECV_CHUNK)`` per read allocated 256 KiB and shrank it in place: the glibc heap's
+    free space then grew ~1.5 MiB a minute in a 1,000-session soak while the bytes in use stayed
+    flat (the same CPU per round trip either way: bench/echo_throughput.py).
+    """
+    ident = _thread_ident()
+    buffer = _recv_buffers.get(ident)
+    if buffer is None:
+        buffer = _recv_buffers[ident] = memoryview(bytearray(_RECV_CHUNK))
     return buffer
 
 
@@ -319,11 +328,7 @@ class Connection:
             ConnectionEnded: reset or error.
         """
         try:
-            # Into one buffer per OS thread, then copied at its size. A ``recv(_RECV_CHUNK)`` per
-            # read allocated 256 KiB and shrank it in place: the glibc heap's free space then grew
-            # ~1.5 MiB a minute in a 1,000-session soak while the bytes in use stayed flat (the
-            # same CPU per round trip either way: bench/echo_throughput.py).
-            buffer = _recv_buffers.get(_thread_ident()) or _recv_buffer()
+            buffer = _recv_buffer()
             sslobj = self._sslobj
             if sslobj is None:
                 return bytes(buffer[: self._raw.recv_into(buffer)])
@@ -351,8 +356,9 @@ class Connection:
         parser = self.parser
         message = parser.next_message()
         while message is None:
-            try:
-                data = self._sock.recv(_RECV_CHUNK)
+            try:  # gevent waits inside recv_into, never between it and the copy
+                buffer = _recv_buffer()
+                data = bytes(buffer[: self._sock.recv_into(buffer)])
             except (ConnectionResetError, BrokenPipeError) as exc:
                 raise ConnectionEnded("reset") from exc
             except OSError as exc:

@@ -255,7 +255,7 @@ def test_check_upgrade_subprotocol_chosen_but_not_offered() -> None:
 
 
 class _FakeSocket:
-    """Hands out scripted recv() results: bytes, or an exception to raise."""
+    """Hands out scripted reads (``recv_into``, as the connection reads): bytes, or an exception to raise."""
 
     def __init__(self, chunks: list[bytes | BaseException]) -> None:
         self.chunks = list(chunks)
@@ -264,12 +264,14 @@ class _FakeSocket:
     def fileno(self) -> int:
         return -1
 
-    def recv(self, bufsize: int) -> bytes:
+    def recv_into(self, buffer: memoryview) -> int:
         self.recv_calls += 1
         item = self.chunks.pop(0)
         if isinstance(item, BaseException):
             raise item
-        return item[:bufsize]
+        size = min(len(item), len(buffer))
+        buffer[:size] = item[:size]
+        return size
 
     def close(self) -> None:
         pass
