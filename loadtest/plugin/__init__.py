@@ -19,7 +19,7 @@ from loadtest import options as ws_options
 from loadtest.config import validate_target_url
 from loadtest.engine import LoopLag
 from loadtest.errors import ConfigError
-from loadtest.plugin import barrier, distributed, lost, run, scale, settings, storms
+from loadtest.plugin import barrier, distributed, locust_csv, lost, run, scale, settings, storms
 from loadtest.plugin.state import PluginState, set_state, state_for
 from loadtest.plugin.user import WebSocketUser
 from loadtest.plugin.web_form import loaded_user_classes
@@ -199,6 +199,7 @@ def build_summary(environment: Any) -> dict[str, Any]:
 
 
 distributed.cache_default_args()  # a worker's spawn messages cost a parser each otherwise
+locust_csv.install()
 events.init_command_line_parser.add_listener(_add_options)
 events.init.add_listener(_on_init)
 events.test_start.add_listener(_on_test_start)

@@ -147,3 +147,21 @@ def test_checks_from_locust_conf(tmp_path: Path) -> None:
         ("rtt_ms.p99<1000", True),
         ("closes.abnormal>=1", False),
     ]
+
+
+def test_locusts_csv_holds_the_replies_read_while_the_users_stop(tmp_path: Path) -> None:
+    """Locust rewrites its ``--csv`` files once a second and only closes them at the exit: the
+    echo replies a slow target (0.4 s) sends while the users stop were missing from them (9 or
+    12 of 15 requests on the code before). The files now hold what the final table and the
+    summary hold."""
+    prefix, out = tmp_path / "run", tmp_path / "summary.json"
+    args = ("-u", "3", "-r", "3", "-t", "2s", "--csv", str(prefix), "--ws-summary", str(out))
+    proc = locust(*args, "--ws-embedded-args", "--read-delay 0.4")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    s = json.loads(out.read_text())
+    rows = {r["Name"]: r for r in _rows(f"{prefix}_stats.csv")}
+    assert int(rows["Aggregated"]["Request Count"]) == s["locust"]["requests"] > 3
+    assert int(rows["echo"]["Request Count"]) == s["rtt_ms"]["count"]
+    assert int(rows["connect"]["Request Count"]) == s["sessions"]["opened"] == 3
+    assert int(rows["Aggregated"]["Failure Count"]) == s["locust"]["failures"] == 0
+    assert _rows(f"{prefix}_failures.csv") == []

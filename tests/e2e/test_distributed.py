@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -97,6 +98,8 @@ def test_master_and_two_workers_merge_to_the_servers_counts(tmp_path: Path, serv
             "4s",
             "--ws-summary",
             str(out),
+            "--csv",
+            str(tmp_path / "run"),
             "--ws-reconnect-base",
             "0.1",
             "--ws-reconnect-cap",
@@ -106,6 +109,13 @@ def test_master_and_two_workers_merge_to_the_servers_counts(tmp_path: Path, serv
     )
     assert out.exists(), master.stderr[-3000:]
     s, stats = json.loads(out.read_text()), settled_stats(server)
+    with open(tmp_path / "run_stats.csv", newline="") as handle:
+        total = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+    # the master's CSV holds the workers' last rows too (written at its exit)
+    assert (int(total["Request Count"]), int(total["Failure Count"])) == (
+        s["locust"]["requests"],
+        s["locust"]["failures"],
+    )
     assert s["workers"]["reported"] == 2
     assert s["sessions"]["opened"] == stats["sessions"]["opened"] > 8
     assert s["closes"]["server"] == stats["closes"]["server"] and s["closes"]["server"]["1011"] >= 2

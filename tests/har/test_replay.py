@@ -38,8 +38,7 @@ def generate(tmp_path: Path, har: str, *args: str) -> Path:
 def run(locustfile: Path, tmp_path: Path, *args: str) -> tuple[dict[str, Any], Stats, list[Failure], str]:
     """Run Locust headless; return the summary, Locust's final stats by name, its errors, its output.
 
-    Locust's final numbers come from ``--json`` (stdout) and its error report (stderr): its CSV
-    files are written before the users that ``--stop-timeout`` lets finish have finished.
+    Locust's final numbers come from ``--json`` (stdout) and its error report (stderr).
     """
     summary = tmp_path / f"run{len(list(tmp_path.glob('run*.json')))}.json"
     command = [

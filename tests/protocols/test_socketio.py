@@ -16,9 +16,10 @@ def _client_and_rows_agree(
     p: dict[str, int] = s["protocols"]["socketio"]
     opened = s["sessions"]["opened"]
     assert p["connects"] == opened == rows["socketio connect"][0] == rows["connect"][0] == users
-    # Every ack is a success row (connect, socketio connect, socketio echo: Locust's totals in the
-    # summary, since its CSV is written before the acks read while the users were stopping) ...
+    # Every ack is a success row (connect, socketio connect, socketio echo), in Locust's CSV too:
+    # the acks read while the users were stopping included (loadtest/plugin/locust_csv.py) ...
     assert (s["locust"]["requests"], s["locust"]["failures"]) == (2 * opened + p["acks_received"], 0)
+    assert rows["socketio echo"] == (p["acks_received"], 0)
     assert s["rtt_ms"]["count"] == p["acks_received"] > 0  # ... and one RTT, never 0 ms
     assert s["rtt_ms"]["min"] > 0
     # each emit ends once: acked, or still waiting when its user was stopped
@@ -83,6 +84,7 @@ def test_a_refused_namespace_is_a_failure_with_the_servers_words(
         assert proc.returncode == 1  # Locust saw failures
         p = s["protocols"]["socketio"]
         assert p["connects"] == 0 and p["connect_errors"] == rows["socketio connect"][1] >= 2
+        assert p["connect_errors"] == s["locust"]["failures"]  # the only failures, CSV or not
         assert failures(prefix)["socketio connect"] == f"ProtocolError('namespace /lobby refused: {words}')"
         assert "socketio echo" not in rows  # tasks never saw a session that was not ready
         assert s["closes"]["client"] == {"1000": s["sessions"]["opened"]}
