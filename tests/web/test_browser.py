@@ -101,11 +101,22 @@ def tab_cells(data: dict[str, Any], name: str) -> list[list[str]]:
 
 def open_tab(page: Page, name: str, title: str) -> None:
     """Click one of our tabs in Locust's UI and wait for its table."""
-    page.get_by_role("tab", name=title, exact=True).click()
+    tab = page.get_by_role("tab", name=title, exact=True)
     expected = [heading for _, heading in web.tab_columns(name)]
-    wait_for(
-        f"the {title} tab's table", lambda: headings(page) == expected and rows_of(page, "table tbody tr")
-    )
+
+    def shown() -> Any:
+        # Locust's tab bar scrolls (MUI, animated) to bring a tab into view; a click during that
+        # scroll can land on a neighbour, so click again until this tab is the selected one.
+        if tab.get_attribute("aria-selected") != "true":
+            tab.click()
+            return False
+        return headings(page) == expected and rows_of(page, "table tbody tr")
+
+    def seen() -> str:
+        selected = page.get_by_role("tab", selected=True).all_inner_texts()
+        return f"the {title} tab's table; selected: {selected}, headings: {headings(page)}"
+
+    wait_for(seen, shown)
 
 
 def theme_of(page: Page) -> tuple[str, str, set[str]]:
