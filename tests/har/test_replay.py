@@ -7,6 +7,7 @@ rows.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shlex
@@ -38,9 +39,11 @@ def generate(tmp_path: Path, har: str, *args: str) -> Path:
 def run(locustfile: Path, tmp_path: Path, *args: str) -> tuple[dict[str, Any], Stats, list[Failure], str]:
     """Run Locust headless; return the summary, Locust's final stats by name, its errors, its output.
 
-    Locust's final numbers come from ``--json`` (stdout) and its error report (stderr).
+    Locust's final numbers come from ``--json`` (stdout) and its error report (stderr); its
+    ``--csv`` file holds the same counts, the replays ``--stop-timeout`` let finish included.
     """
     summary = tmp_path / f"run{len(list(tmp_path.glob('run*.json')))}.json"
+    prefix = summary.with_suffix("")
     command = [
         sys.executable,
         "-m",
@@ -50,7 +53,7 @@ def run(locustfile: Path, tmp_path: Path, *args: str) -> tuple[dict[str, Any], S
         *shlex.split("--headless --only-summary --json"),
     ]
     proc = subprocess.run(
-        [*command, "--ws-summary", str(summary), *args],
+        [*command, "--ws-summary", str(summary), "--csv", str(prefix), *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -61,6 +64,10 @@ def run(locustfile: Path, tmp_path: Path, *args: str) -> tuple[dict[str, Any], S
     begin = proc.stdout.rindex("\n[\n") + 1  # print_stats_json: a list, indented
     entries, length = json.JSONDecoder().raw_decode(proc.stdout[begin:])
     stats = {entry["name"]: entry for entry in entries}
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        rows = {r["Name"]: (int(r["Request Count"]), int(r["Failure Count"])) for r in csv.DictReader(handle)}
+    rows.pop("Aggregated")
+    assert rows == {name: (e["num_requests"], e["num_failures"]) for name, e in stats.items()}
     report = proc.stderr[proc.stderr.rfind("Error report") :] if "Error report" in proc.stderr else ""
     failures = [
         (m.group(2), m.group(3), int(m.group(1)))
