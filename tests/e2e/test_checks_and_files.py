@@ -165,3 +165,19 @@ def test_locusts_csv_holds_the_replies_read_while_the_users_stop(tmp_path: Path)
     assert int(rows["connect"]["Request Count"]) == s["sessions"]["opened"] == 3
     assert int(rows["Aggregated"]["Failure Count"]) == s["locust"]["failures"] == 0
     assert _rows(f"{prefix}_failures.csv") == []
+
+
+def test_locusts_csv_and_json_outputs_agree(tmp_path: Path) -> None:
+    """``--json`` and ``--json-file`` read Locust's rows without emptying them: before, the CSV
+    written after them had 0 requests per row and the second JSON output was an empty list."""
+    prefix = tmp_path / "run"
+    args = ("-u", "2", "-r", "2", "-t", "2s", "--csv", str(prefix), "--json", "--json-file", str(prefix))
+    proc = locust(*args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    begin = proc.stdout.rindex("\n[\n") + 1  # Locust prints the JSON list indented, last
+    printed, _ = json.JSONDecoder().raw_decode(proc.stdout[begin:])
+    saved = json.loads(Path(f"{prefix}.json").read_text())
+    in_csv = {r["Name"]: int(r["Request Count"]) for r in _rows(f"{prefix}_stats.csv")}
+    assert {e["name"]: e["num_requests"] for e in saved} == {e["name"]: e["num_requests"] for e in printed}
+    assert in_csv.pop("Aggregated") == sum(in_csv.values()) > in_csv["connect"] == 2
+    assert in_csv == {e["name"]: e["num_requests"] for e in saved}
