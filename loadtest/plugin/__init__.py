@@ -19,7 +19,7 @@ from loadtest import options as ws_options
 from loadtest.config import validate_target_url
 from loadtest.engine import LoopLag
 from loadtest.errors import ConfigError
-from loadtest.plugin import barrier, distributed, locust_csv, lost, run, scale, settings, storms
+from loadtest.plugin import barrier, distributed, locust_outputs, lost, run, scale, settings, storms
 from loadtest.plugin.state import PluginState, set_state, state_for
 from loadtest.plugin.user import WebSocketUser
 from loadtest.plugin.web_form import loaded_user_classes
@@ -186,6 +186,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
 def _on_quit(**_: Any) -> None:
     for environment in _ENVIRONMENTS:
         run.finish(environment)  # a no-op when quitting already finished the run
+        locust_outputs.write_html(environment)
         state = state_for(environment)
         if state.embedded is not None:
             state.embedded.stop()
@@ -199,7 +200,7 @@ def build_summary(environment: Any) -> dict[str, Any]:
 
 
 distributed.cache_default_args()  # a worker's spawn messages cost a parser each otherwise
-locust_csv.install()
+locust_outputs.install()
 events.init_command_line_parser.add_listener(_add_options)
 events.init.add_listener(_on_init)
 events.test_start.add_listener(_on_test_start)

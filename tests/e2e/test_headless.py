@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -155,6 +156,7 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
     server = serve()
     out, report, junit = tmp_path / "summary.json", tmp_path / "report.html", tmp_path / "checks.xml"
     files = ["--ws-summary", str(out), "--ws-report", str(report), "--ws-junit", str(junit)]
+    files += ["--html", str(tmp_path / "locust.html"), "--csv", str(tmp_path / "run")]  # Locust's own
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "locust", "-f", ECHO, "--headless", "--host", server.url),
@@ -183,6 +185,13 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
     html = report.read_text()  # every requested file, complete
     assert "normal closure" in html and 'data-chart="rtt"' in html and html.rstrip().endswith("</html>")
     assert ET.parse(junit).getroot().get("tests") == "1"
+    # Locust's own report and CSV (Locust alone writes no --html on SIGTERM): the final rows
+    locust_html = (tmp_path / "locust.html").read_text()
+    assert '"name": "connect", "num_failures": 0, "num_requests": 4,' in locust_html
+    with open(tmp_path / "run_stats.csv", newline="") as handle:
+        rows = {r["Name"]: int(r["Request Count"]) for r in csv.DictReader(handle)}
+    assert rows["connect"] == 4 and rows["echo"] == s["rtt_ms"]["count"]
+    assert f'"name": "echo", "num_failures": 0, "num_requests": {rows["echo"]},' in locust_html
     assert proc.returncode == 0
 
 

@@ -17,7 +17,7 @@ def _client_and_rows_agree(
     opened = s["sessions"]["opened"]
     assert p["connects"] == opened == rows["socketio connect"][0] == rows["connect"][0] == users
     # Every ack is a success row (connect, socketio connect, socketio echo), in Locust's CSV too:
-    # the acks read while the users were stopping included (loadtest/plugin/locust_csv.py) ...
+    # the acks read while the users were stopping included (loadtest/plugin/locust_outputs.py) ...
     assert (s["locust"]["requests"], s["locust"]["failures"]) == (2 * opened + p["acks_received"], 0)
     assert rows["socketio echo"] == (p["acks_received"], 0)
     assert s["rtt_ms"]["count"] == p["acks_received"] > 0  # ... and one RTT, never 0 ms
