@@ -157,6 +157,7 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
     out, report, junit = tmp_path / "summary.json", tmp_path / "report.html", tmp_path / "checks.xml"
     files = ["--ws-summary", str(out), "--ws-report", str(report), "--ws-junit", str(junit)]
     files += ["--html", str(tmp_path / "locust.html"), "--csv", str(tmp_path / "run")]  # Locust's own
+    files += ["--json-file", str(tmp_path / "locust")]
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "locust", "-f", ECHO, "--headless", "--host", server.url),
@@ -192,6 +193,8 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
         rows = {r["Name"]: int(r["Request Count"]) for r in csv.DictReader(handle)}
     assert rows["connect"] == 4 and rows["echo"] == s["rtt_ms"]["count"]
     assert f'"name": "echo", "num_failures": 0, "num_requests": {rows["echo"]},' in locust_html
+    saved = json.loads((tmp_path / "locust.json").read_text())
+    assert {e["name"]: e["num_requests"] for e in saved} == {"connect": 4, "echo": rows["echo"]}
     assert proc.returncode == 0
 
 
