@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import hmac
 import logging
 import signal
@@ -12,6 +13,7 @@ import ssl
 import struct
 import sys
 import urllib.parse
+from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
@@ -118,12 +120,21 @@ class TargetConnection(ServerConnection):
             self.transport.abort()
 
     def _read_what_arrived(self) -> None:
-        """Feed the bytes waiting in the socket's receive queue to the protocol (bounded)."""
+        """Feed the bytes waiting in the socket's receive queue to the protocol (bounded).
+
+        Under TLS they are records: they go through asyncio's TLS layer as the event loop would
+        hand them over (its buffered-protocol ``get_buffer``/``buffer_updated``), which passes
+        the plaintext on to :meth:`data_received`.
+        """
         tsock = self.transport.get_extra_info("socket")
-        if tsock is None or self.transport.get_extra_info("ssl_object") is not None:
-            return  # under TLS the kernel holds records only the TLS layer can read: not counted
-        if not self.transport.is_reading():  # --stop-reading: nothing is consumed anyway
+        if tsock is None or not self.transport.is_reading():  # --stop-reading: nothing is consumed
             return
+        feed: Callable[[bytes], None] = self.data_received
+        if self.transport.get_extra_info("ssl_object") is not None:
+            tls = getattr(self.transport, "_ssl_protocol", None)  # asyncio's SSLProtocol
+            if not isinstance(tls, asyncio.BufferedProtocol):
+                return  # another TLS layer: what it holds unread is not counted
+            feed = functools.partial(_feed_buffered, tls)
         with tsock.dup() as sock:
             sock.setblocking(False)
             for _ in range(ABORT_READ_CHUNKS):
@@ -133,9 +144,20 @@ class TargetConnection(ServerConnection):
                     return
                 if not data:
                     return
-                self.data_received(data)
+                feed(data)
                 if self.protocol.state is not OPEN:
                     return
+
+
+def _feed_buffered(protocol: asyncio.BufferedProtocol, data: bytes) -> None:
+    """Hand ``data`` to a buffered protocol as the event loop does (``get_buffer``, ``buffer_updated``)."""
+    view = memoryview(data)
+    while view:
+        buffer = memoryview(protocol.get_buffer(len(view)))
+        n = min(len(buffer), len(view))
+        buffer[:n] = view[:n]
+        protocol.buffer_updated(n)
+        view = view[n:]
 
 
 class TargetServer:

@@ -3,6 +3,8 @@
 The target's event loop is kept from polling the socket (this script runs the client in the
 loop's own thread): three messages reach the kernel's receive queue, then the session is
 aborted as ``--drop-every`` does. Prints the target's message counts as JSON.
+
+``abort_race.py CERT KEY`` runs the same over TLS (the kernel then holds TLS records).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import base64
 import json
 import os
 import socket
+import ssl
+import sys
 import time
 
 from websockets.protocol import OPEN
@@ -26,9 +30,13 @@ def masked_text(payload: bytes) -> bytes:
     return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def upgrade(port: int) -> socket.socket:
+def upgrade(port: int, tls: bool) -> socket.socket:
     """Open a session by hand and return its socket once the 101 was read."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # our own test certificate
+        sock = context.wrap_socket(sock)
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -42,12 +50,13 @@ def upgrade(port: int) -> socket.socket:
 
 
 async def main() -> None:
-    target = TargetServer(ServerOptions(port=0))
+    certfile, keyfile = sys.argv[1:3] if len(sys.argv) == 3 else (None, None)
+    target = TargetServer(ServerOptions(port=0, certfile=certfile, keyfile=keyfile))
     running = asyncio.create_task(target.run())
     while target.server is None:
         await asyncio.sleep(0.01)
     port = target.server.sockets[0].getsockname()[1]
-    sock = await asyncio.to_thread(upgrade, port)
+    sock = await asyncio.to_thread(upgrade, port, certfile is not None)
     for _ in range(200):
         if any(c.protocol.state is OPEN for c in target.server.connections):
             break

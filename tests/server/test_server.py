@@ -171,13 +171,19 @@ def test_drop_every(serve: Callable[..., EmbeddedServer]) -> None:
     )
 
 
-def test_a_dropped_session_counts_what_reached_the_server_before_the_abort() -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+def test_a_dropped_session_counts_what_reached_the_server_before_the_abort(tmp_path: Path, tls: bool) -> None:
     """Messages the client wrote whole before --drop-every's abort are the server's ``received``,
     even when the event loop had not polled the socket yet (they were read from the kernel
-    first); their echoes are never counted as sent. Before, the abort discarded them unread, and
-    a run's ``sent`` exceeded the target's ``received`` (288 vs 289 in a distributed run)."""
+    first, through the TLS layer under TLS); their echoes are never counted as sent. Before, the
+    abort discarded them unread, and a run's ``sent`` exceeded the target's ``received`` (288 vs
+    289 in a distributed run)."""
+    from tests.certs import make_chain
+
+    chain = make_chain(tmp_path) if tls else None
+    certs = [chain.server_cert, chain.server_key] if chain else []
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("abort_race.py"))],
+        [sys.executable, str(Path(__file__).with_name("abort_race.py")), *certs],
         capture_output=True, text=True, timeout=30, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
