@@ -286,3 +286,26 @@ def test_source_ips_option(tmp_path: Path) -> None:
     bad = locust("-u", "1", "-t", "1s", "--ws-source-ips", "127.0.0.9-127.0.0.2", timeout_s=30)
     assert bad.returncode == 2
     assert [line for line in bad.stderr.splitlines() if line.startswith("loadtest:")]
+
+
+def test_over_tls_with_server_drops_counts_equal_the_servers(tmp_path: Path) -> None:
+    """wss:// with --drop-every: every message the tool counts as sent the target received, the
+    ones written just before a drop included (the target reads them through TLS first)."""
+    from loadtest.server import EmbeddedServer
+    from tests.certs import make_chain
+
+    chain = make_chain(tmp_path / "pki")
+    tls = ["--certfile", chain.server_cert, "--keyfile", chain.server_key]
+    with EmbeddedServer([*tls, "--drop-every", "3", "--drop-after", "0.3"]) as server:
+        out = tmp_path / "summary.json"
+        args = ("--host", server.url, "-u", "6", "-r", "6", "-t", "3s", "--ws-summary", str(out))
+        reconnect = ("--ws-reconnect-base", "0.1", "--ws-reconnect-cap", "0.2")
+        proc = locust(*args, "--ws-ca-file", chain.ca, *reconnect)
+        assert out.exists(), proc.stderr[-2000:]
+        s, stats = load(out), settled_stats(server)
+    assert server.url.startswith("wss://")
+    assert s["sessions"]["opened"] == stats["sessions"]["opened"] > 6  # users reconnected after drops
+    assert s["closes"]["abnormal"] == stats["closes"]["abnormal"] == stats["closes"]["dropped"] >= 2
+    assert s["closes"]["client"] == stats["closes"]["client"] == {"1000": 6}
+    assert s["messages"]["sent"] == stats["messages"]["received"] > 0
+    assert s["messages"]["received"] == stats["messages"]["sent"]
