@@ -157,7 +157,7 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
     out, report, junit = tmp_path / "summary.json", tmp_path / "report.html", tmp_path / "checks.xml"
     files = ["--ws-summary", str(out), "--ws-report", str(report), "--ws-junit", str(junit)]
     files += ["--html", str(tmp_path / "locust.html"), "--csv", str(tmp_path / "run")]  # Locust's own
-    files += ["--json-file", str(tmp_path / "locust")]
+    files += ["--json-file", str(tmp_path / "locust"), "--json"]
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "locust", "-f", ECHO, "--headless", "--host", server.url),
@@ -174,7 +174,7 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
     time.sleep(0.5)
     proc.send_signal(signum)
     try:
-        _, stderr = proc.communicate(timeout=30)
+        stdout, stderr = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail(f"locust did not exit within 30 s of signal {signum}:\n{proc.communicate()[1][-3000:]}")
@@ -194,7 +194,9 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
     assert rows["connect"] == 4 and rows["echo"] == s["rtt_ms"]["count"]
     assert f'"name": "echo", "num_failures": 0, "num_requests": {rows["echo"]},' in locust_html
     saved = json.loads((tmp_path / "locust.json").read_text())
-    assert {e["name"]: e["num_requests"] for e in saved} == {"connect": 4, "echo": rows["echo"]}
+    printed, _ = json.JSONDecoder().raw_decode(stdout[stdout.rindex("\n[\n") + 1 :])
+    for rows_of_json in (saved, printed):
+        assert {e["name"]: e["num_requests"] for e in rows_of_json} == {"connect": 4, "echo": rows["echo"]}
     assert proc.returncode == 0
 
 
