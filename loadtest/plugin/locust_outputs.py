@@ -33,6 +33,7 @@ from typing import Any
 
 from locust import stats as locust_stats
 from locust.html import get_html_report, process_html_filename
+from locust.runners import WorkerRunner
 
 
 def _texts(writer: Any) -> list[str]:
@@ -90,7 +91,10 @@ def install() -> None:
     close = cls.close_files
 
     def close_files(self: Any) -> None:
-        _write_final(self)
+        # A worker opens the files too (--processes, or the same --csv in its options) but never
+        # writes them: its rows are the part since its last report, and the master's are the run's.
+        if not isinstance(self.environment.runner, WorkerRunner):
+            _write_final(self)
         close(self)
 
     close_files._loadtest_wrapped = True  # type: ignore[attr-defined]

@@ -16,7 +16,11 @@ ECHO = str(ROOT / "scenarios" / "echo.py")
 
 
 def _master_and_workers(
-    args: list[str], workers: int, timeout_s: float = 90.0, locustfile: str = ECHO
+    args: list[str],
+    workers: int,
+    timeout_s: float = 90.0,
+    locustfile: str = ECHO,
+    worker_args: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     port = free_port()
     procs = [
@@ -32,6 +36,7 @@ def _master_and_workers(
                 "127.0.0.1",
                 "--master-port",
                 str(port),
+                *worker_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -106,6 +111,9 @@ def test_master_and_two_workers_merge_to_the_servers_counts(tmp_path: Path, serv
             "0.3",
         ],
         workers=2,
+        # the master's --csv for the workers too, as one LOCUST_CSV for every process would give:
+        # a worker's own rows (the part since its last report) never end up in the files
+        worker_args=("--csv", str(tmp_path / "run")),
     )
     assert out.exists(), master.stderr[-3000:]
     s, stats = json.loads(out.read_text()), settled_stats(server)
