@@ -106,8 +106,8 @@ def install() -> None:
 def write_html(environment: Any) -> None:
     """Write Locust's ``--html`` report with the final rows (see the module docstring)."""
     options = environment.parsed_options
-    if not getattr(options, "html_file", None) or getattr(options, "worker", False):
-        return
+    if not getattr(options, "html_file", None) or isinstance(environment.runner, WorkerRunner):
+        return  # a worker's rows are the part since its last report: the master writes the report
     process_html_filename(options)  # as Locust does: {u}, {r}, {t} in the name
     report = get_html_report(environment, show_download_link=False)
     if directory := os.path.dirname(options.html_file):
