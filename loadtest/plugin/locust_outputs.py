@@ -66,7 +66,7 @@ def _write_final(writer: Any) -> None:
             handle.truncate()
 
 
-def serialized(stats: locust_stats.RequestStats) -> list[Any]:
+def _serialized(stats: locust_stats.RequestStats) -> list[Any]:
     """Return Locust's JSON rows (``serialize_stats()``'s) without emptying them."""
     entries = stats.entries.values()
     return [entry.serialize() for entry in entries if entry.num_requests or entry.num_failures]
@@ -74,13 +74,13 @@ def serialized(stats: locust_stats.RequestStats) -> list[Any]:
 
 def print_stats_json(stats: locust_stats.RequestStats) -> None:
     """``--json``: as Locust's, the rows kept."""
-    print(json.dumps(serialized(stats), indent=4))
+    print(json.dumps(_serialized(stats), indent=4))
 
 
 def save_stats_json(stats: locust_stats.RequestStats, filename: str) -> None:
     """``--json-file``: as Locust's, the rows kept."""
     with open(f"{filename}.json", "w") as file:
-        json.dump(serialized(stats), file, indent=4)
+        json.dump(_serialized(stats), file, indent=4)
 
 
 def install() -> None:
@@ -91,8 +91,8 @@ def install() -> None:
     close = cls.close_files
 
     def close_files(self: Any) -> None:
-        # A worker opens the files too (--processes, or the same --csv in its options) but never
-        # writes them: its rows are the part since its last report, and the master's are the run's.
+        # A worker has the files too (--processes, or the same --csv in its options): its rows are
+        # only the part since its last report, the master's are the run's, so no last write there.
         if not isinstance(self.environment.runner, WorkerRunner):
             _write_final(self)
         close(self)
