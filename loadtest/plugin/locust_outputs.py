@@ -25,8 +25,6 @@ final rows whatever ended the run.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from typing import Any
@@ -36,33 +34,20 @@ from locust.html import get_html_report, process_html_filename
 from locust.runners import WorkerRunner
 
 
-def _texts(writer: Any) -> list[str]:
-    """Return the three whole-run files as they would be written now: header, then the rows."""
-    texts = []
-    for header, data_rows in (
-        (writer.requests_csv_columns, writer._requests_data_rows),
-        (writer.failures_columns, writer._failures_data_rows),
-        (writer.exceptions_columns, writer._exceptions_data_rows),
-    ):
-        buffer = io.StringIO()
-        csv_writer = csv.writer(buffer)
-        csv_writer.writerow(header)
-        data_rows(csv_writer)
-        texts.append(buffer.getvalue())
-    return texts
-
-
 def _write_final(writer: Any) -> None:
-    """Rewrite the three whole-run files from the start with the rows as they stand."""
-    handles = (
-        writer.requests_csv_filehandle,
-        writer.failures_csv_filehandle,
-        writer.exceptions_csv_filehandle,
-    )
-    for handle, text in zip(handles, _texts(writer), strict=True):
+    """Rewrite the three whole-run files from the start, as Locust's writer does each second."""
+    for handle, csv_writer, header, data_rows in (
+        (writer.requests_csv_filehandle, writer.requests_csv_writer, writer.requests_csv_columns,
+         writer._requests_data_rows),
+        (writer.failures_csv_filehandle, writer.failures_csv_writer, writer.failures_columns,
+         writer._failures_data_rows),
+        (writer.exceptions_csv_filehandle, writer.exceptions_csv_writer, writer.exceptions_columns,
+         writer._exceptions_data_rows),
+    ):  # fmt: skip
         if not handle.closed:
             handle.seek(0)
-            handle.write(text)
+            csv_writer.writerow(header)
+            data_rows(csv_writer)
             handle.truncate()
 
 
