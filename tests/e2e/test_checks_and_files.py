@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tests.e2e.test_headless import locust
+from tests.locust_files import printed_json, stats_rows
 
 
 def test_passing_checks_exit_zero_and_are_recorded(tmp_path: Path) -> None:
@@ -159,11 +160,14 @@ def test_locusts_csv_holds_the_replies_read_while_the_users_stop(tmp_path: Path)
     proc = locust(*args, "--ws-embedded-args", "--read-delay 0.4")
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = json.loads(out.read_text())
-    rows = {r["Name"]: r for r in _rows(f"{prefix}_stats.csv")}
-    assert int(rows["Aggregated"]["Request Count"]) == s["locust"]["requests"] > 3
-    assert int(rows["echo"]["Request Count"]) == s["rtt_ms"]["count"]
-    assert int(rows["connect"]["Request Count"]) == s["sessions"]["opened"] == 3
-    assert int(rows["Aggregated"]["Failure Count"]) == s["locust"]["failures"] == 0
+    rows = stats_rows(prefix)
+    assert (
+        rows["Aggregated"] == (s["locust"]["requests"], s["locust"]["failures"])
+        and s["locust"]["requests"] > 3
+    )
+    assert rows["echo"][0] == s["rtt_ms"]["count"]
+    assert rows["connect"][0] == s["sessions"]["opened"] == 3
+    assert s["locust"]["failures"] == 0
     assert _rows(f"{prefix}_failures.csv") == []
 
 
@@ -174,10 +178,9 @@ def test_locusts_csv_and_json_outputs_agree(tmp_path: Path) -> None:
     args = ("-u", "2", "-r", "2", "-t", "2s", "--csv", str(prefix), "--json", "--json-file", str(prefix))
     proc = locust(*args)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    begin = proc.stdout.rindex("\n[\n") + 1  # Locust prints the JSON list indented, last
-    printed, _ = json.JSONDecoder().raw_decode(proc.stdout[begin:])
+    printed = printed_json(proc.stdout)
     saved = json.loads(Path(f"{prefix}.json").read_text())
-    in_csv = {r["Name"]: int(r["Request Count"]) for r in _rows(f"{prefix}_stats.csv")}
+    in_csv = {name: requests for name, (requests, _) in stats_rows(prefix).items()}
     assert {e["name"]: e["num_requests"] for e in saved} == {e["name"]: e["num_requests"] for e in printed}
     assert in_csv.pop("Aggregated") == sum(in_csv.values()) > in_csv["connect"] == 2
     assert in_csv == {e["name"]: e["num_requests"] for e in saved}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.integration.sessions import settled_stats
+from tests.locust_files import stats_rows
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,13 +117,8 @@ def test_master_and_two_workers_merge_to_the_servers_counts(tmp_path: Path, serv
     )
     assert out.exists(), master.stderr[-3000:]
     s, stats = json.loads(out.read_text()), settled_stats(server)
-    with open(tmp_path / "run_stats.csv", newline="") as handle:
-        total = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
     # the master's CSV holds the workers' last rows too (written at its exit)
-    assert (int(total["Request Count"]), int(total["Failure Count"])) == (
-        s["locust"]["requests"],
-        s["locust"]["failures"],
-    )
+    assert stats_rows(tmp_path / "run")["Aggregated"] == (s["locust"]["requests"], s["locust"]["failures"])
     assert s["workers"]["reported"] == 2
     assert s["sessions"]["opened"] == stats["sessions"]["opened"] > 8
     assert s["closes"]["server"] == stats["closes"]["server"] and s["closes"]["server"]["1011"] >= 2

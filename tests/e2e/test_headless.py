@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.sessions import settled_stats
+from tests.locust_files import printed_json, stats_rows
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,13 +189,11 @@ def test_a_signal_mid_run_still_writes_the_summary(tmp_path: Path, serve, signum
     # Locust's own report and CSV (Locust alone writes no --html on SIGTERM): the final rows
     locust_html = (tmp_path / "locust.html").read_text()
     assert '"name": "connect", "num_failures": 0, "num_requests": 4,' in locust_html
-    with open(tmp_path / "run_stats.csv", newline="") as handle:
-        rows = {r["Name"]: int(r["Request Count"]) for r in csv.DictReader(handle)}
+    rows = {name: requests for name, (requests, _) in stats_rows(tmp_path / "run").items()}
     assert rows["connect"] == 4 and rows["echo"] == s["rtt_ms"]["count"]
     assert f'"name": "echo", "num_failures": 0, "num_requests": {rows["echo"]},' in locust_html
     saved = json.loads((tmp_path / "locust.json").read_text())
-    printed, _ = json.JSONDecoder().raw_decode(stdout[stdout.rindex("\n[\n") + 1 :])
-    for rows_of_json in (saved, printed):
+    for rows_of_json in (saved, printed_json(stdout)):
         assert {e["name"]: e["num_requests"] for e in rows_of_json} == {"connect": 4, "echo": rows["echo"]}
     assert proc.returncode == 0
 

@@ -7,7 +7,6 @@ rows.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shlex
@@ -21,6 +20,7 @@ from loadtest.cli import main as loadtest
 from loadtest.server.process import EmbeddedServer
 from tests.conftest import UNIT_S
 from tests.integration.sessions import settled_stats
+from tests.locust_files import printed_json, stats_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -61,11 +61,8 @@ def run(locustfile: Path, tmp_path: Path, *args: str) -> tuple[dict[str, Any], S
     )
     output = proc.stdout + proc.stderr
     assert summary.exists() and "Traceback" not in output, output[-3000:]
-    begin = proc.stdout.rindex("\n[\n") + 1  # print_stats_json: a list, indented
-    entries, length = json.JSONDecoder().raw_decode(proc.stdout[begin:])
-    stats = {entry["name"]: entry for entry in entries}
-    with open(f"{prefix}_stats.csv", newline="") as handle:
-        rows = {r["Name"]: (int(r["Request Count"]), int(r["Failure Count"])) for r in csv.DictReader(handle)}
+    stats = {entry["name"]: entry for entry in printed_json(proc.stdout)}
+    rows = stats_rows(prefix)
     rows.pop("Aggregated")
     assert rows == {name: (e["num_requests"], e["num_failures"]) for name, e in stats.items()}
     report = proc.stderr[proc.stderr.rfind("Error report") :] if "Error report" in proc.stderr else ""

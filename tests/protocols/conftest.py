@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.locust_files import stats_rows
 from tests.protocols import rabbitmq
 from tests.protocols.servers import ThirdParty
 from tests.scenarios.runner import run_scenario
@@ -42,12 +43,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rabbitmq.Rabbit
 
 def rows(prefix: Path) -> dict[str, tuple[int, int]]:
     """Return Locust's rows from its ``--csv`` stats file: name -> (requests, failures)."""
-    with open(f"{prefix}_stats.csv", newline="") as handle:
-        return {
-            row["Name"]: (int(row["Request Count"]), int(row["Failure Count"]))
-            for row in csv.DictReader(handle)
-            if row["Name"] != "Aggregated"
-        }
+    return {name: row for name, row in stats_rows(prefix).items() if name != "Aggregated"}
 
 
 def failures(prefix: Path) -> dict[str, str]:
